@@ -1,0 +1,57 @@
+"""The `pvcctl` command line: one typer app; each part of pvcctl brings its own sub-commands.
+
+Every failure pvcctl can explain is a `PvcctlError`; `main` turns it into a one-line message
+(or one line per problem) and its exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from controller import __version__
+from controller.bmc.cli import app as bmc_app
+from controller.errors import PvcctlError
+from inventory.cli import app as inventory_app
+from inventory.cli import validate
+from iso.cli import app as iso_app
+from lab.cli import app as lab_app
+
+app = typer.Typer(
+    name="pvcctl",
+    help="Install a whole PVC cluster on bare metal in one command.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("validate")(validate)
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(bmc_app, name="bmc")
+app.add_typer(iso_app, name="iso")
+app.add_typer(lab_app, name="lab")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pvcctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Install a whole PVC cluster on bare metal in one command."""
+
+
+def main() -> None:
+    """The console script: typer reports usage errors itself (exit 2); ours are caught here."""
+    try:
+        app()
+    except PvcctlError as err:
+        typer.echo(f"pvcctl: {err}", err=True)
+        sys.exit(err.exit_status)
+    except KeyboardInterrupt:
+        typer.echo("pvcctl: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""One node's pipeline: states, steps and the job that runs them."""

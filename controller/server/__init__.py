@@ -1,0 +1,1 @@
+"""The controller's HTTP server: ISO, check-in, status API and dashboard."""

@@ -1,0 +1,1 @@
+"""The live installer ISO: build, seed and cache."""

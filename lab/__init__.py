@@ -1,0 +1,1 @@
+"""A lab on one machine: Redfish BMC emulator, simulated and QEMU machines."""
