@@ -50,7 +50,7 @@ def main() -> None:
     try:
         app()
     except PvcctlError as err:
-        typer.echo(f"pvcctl: {err}", err=True)
+        typer.echo(err.report(), err=True)
         sys.exit(err.exit_status)
     except KeyboardInterrupt:
         typer.echo("pvcctl: interrupted", err=True)

@@ -21,6 +21,10 @@ class PvcctlError(Exception):
 
     exit_status = 1
 
+    def report(self) -> str:
+        """What the command line prints: one line (or one line per located problem)."""
+        return f"pvcctl: {self}"
+
 
 class UserError(PvcctlError):
     """The user's input is wrong; nothing was touched."""
@@ -53,6 +57,9 @@ class InventoryError(UserError):
         self.problems = list(problems)
         errors = [p for p in self.problems if not p.warning]
         super().__init__("\n".join(str(p) for p in errors) or "inventory has errors")
+
+    def report(self) -> str:
+        return str(self)  # FILE:LINE:COL: lines speak for themselves
 
 
 class OperationError(PvcctlError):
