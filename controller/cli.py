@@ -12,6 +12,7 @@ import typer
 
 from controller import __version__
 from controller.bmc.cli import app as bmc_app
+from controller.deploy_cli import register as register_deploy
 from controller.errors import PvcctlError
 from inventory.cli import app as inventory_app
 from inventory.cli import validate
@@ -30,6 +31,7 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
 app.add_typer(iso_app, name="iso")
 app.add_typer(lab_app, name="lab")
+register_deploy(app)
 
 
 def _version(value: bool) -> None:
