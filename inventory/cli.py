@@ -8,7 +8,10 @@ from pathlib import Path
 import typer
 
 from controller.errors import InventoryError
-from inventory.load import check_inventory
+from controller.keys import controller_public_key
+from inventory.load import check_inventory, load_inventory
+from inventory.model import Cluster
+from inventory.pvc_ansible import load_results, render
 from inventory.schema import json_schema
 
 app = typer.Typer(no_args_is_help=True, help="Work with inventory files.")
@@ -30,3 +33,24 @@ def validate(inventory: Path = typer.Argument(..., help="The inventory file (inv
 def schema() -> None:
     """Print the inventory's JSON Schema (for editors: yaml-language-server)."""
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command("render")
+def render_command(
+    inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml)."),
+    out: Path = typer.Option(..., "-o", "--output", help="Directory to write pvc-ansible's inventory into."),
+    results: Path | None = typer.Option(None, "--results", help="install results JSON from a deploy"),
+) -> None:
+    """Write the inventory pvc-ansible runs from (hosts, group_vars, files/, ceph link, known_hosts)."""
+    cluster = load_inventory(inventory)
+    installed = load_results(results, cluster) if results else None
+    written = render(cluster, out, controller_key=controller_public_key(cluster), results=installed)
+    typer.echo(f"wrote {len(written)} files to {out}/")
+    typer.echo(next_step(cluster, out))
+
+
+def next_step(cluster: Cluster, out: Path) -> str:
+    """The command to run next, as pvc-ansible's README gives it (do_bootstrap only the first time)."""
+    return (f"next: cd <your pvc-ansible local repo> && cp -r {out.resolve()}/. . && "
+            f"ansible-playbook -i hosts -l {cluster.name} -e do_bootstrap=yes pvc.yml   "
+            "(do_bootstrap on the first run only)")

@@ -32,6 +32,7 @@ class BmcConfig:
     verify_tls: bool = True
     ca_bundle: Path | None = None
     fingerprint: str | None = None  # SHA-256 of the certificate: lower-case hex, no colons
+    password_source: str | None = None  # "env:NAME" or "file:/abs/path"; None when written in the file
 
     @property
     def host(self) -> str:

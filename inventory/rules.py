@@ -248,8 +248,9 @@ def _bmc(check: Checker, defaults: BmcSettings, entry: NodeEntry, at: Path_) -> 
     if "password" not in values:
         check.error(at, "no BMC password here or in defaults.bmc; add password: {env: NAME}")
         return None
-    password = check.secret(values["password"] if isinstance(values["password"], SecretRef)
-                            else SecretRef.model_validate(values["password"]), password_at)
+    ref = SecretRef.model_validate(values["password"])
+    password = check.secret(ref, password_at)
+    source = f"env:{ref.env}" if ref.env else (f"file:{check.path(ref.file)}" if ref.file else None)
     verify = values.get("verify_tls", True)
     if not verify:
         check.warn(at, "TLS verification is off for this BMC: anyone on the path can pose as it")
@@ -259,7 +260,8 @@ def _bmc(check: Checker, defaults: BmcSettings, entry: NodeEntry, at: Path_) -> 
     fingerprint = values.get("fingerprint", "").replace(":", "").lower() or None
     if password is None or "username" not in values:
         return None
-    return m.BmcConfig(entry.bmc.address.rstrip("/"), values["username"], password, verify, ca_bundle, fingerprint)
+    return m.BmcConfig(entry.bmc.address.rstrip("/"), values["username"], password, verify, ca_bundle, fingerprint,
+                       source)
 
 
 def _install(check: Checker, shape: InventoryFile, entry: NodeEntry, at: Path_, mirror: str) -> m.InstallConfig | None:

@@ -1,0 +1,59 @@
+"""The cluster's generated secrets: made once with a CSPRNG, kept in a 0600 file, reused.
+
+pvc-ansible needs a root password, API secrets and tokens, database passwords and the Ceph
+storage secret UUID. They are generated the first time an inventory is rendered and read back
+afterwards, so a second render gives identical bytes and a running cluster keeps its secrets.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from controller.errors import UserError
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def password(length: int = 24) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def token() -> str:
+    return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
+
+
+# Each generated secret: its pvc-ansible variable name and how to make it.
+GENERATED: dict[str, Callable[[], Any]] = {
+    "root_password": password,
+    "pvc_api_secret_key": lambda: secrets.token_hex(32),
+    "pvc_api_tokens": lambda: [{"description": "pvcctl", "token": token()}],
+    "pvc_ceph_storage_secret_uuid": token,
+    "pvc_dns_database_password": password,
+    "pvc_api_database_password": password,
+    "pvc_replication_database_password": password,
+    "pvc_superuser_database_password": password,
+    "pvcctl_ipmi_pvc_password": lambda: password(16),  # IPMI limits passwords to 16 or 20 bytes
+}
+
+
+def load_or_generate(existing: Path | None) -> dict[str, Any]:
+    """The secrets kept in `existing` (if it exists), with any missing one generated."""
+    kept: dict[str, Any] = {}
+    if existing is not None and existing.exists():
+        try:
+            loaded = YAML(typ="safe").load(existing.read_text(encoding="utf-8"))
+        except Exception as err:  # any parse failure: say which file, keep the secrets untouched
+            raise UserError(f"{existing}: cannot read the kept secrets ({err}); fix or move the file") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"{existing}: the kept secrets file is not a mapping; fix or move the file")
+        kept = loaded
+    return {name: kept[name] if name in kept else make() for name, make in GENERATED.items()} | {
+        name: value for name, value in kept.items() if name not in GENERATED
+    }
