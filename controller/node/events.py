@@ -1,0 +1,130 @@
+"""What happens to nodes, as events; and the board: every node's current status, built from them.
+
+Events go one way (DESIGN.md §1): a job emits them on the `EventBus`, which hands each to its
+subscribers (the journal, the board, the server's event stream, the JSON-lines printer).
+The board is the one snapshot every view renders: views never keep state of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controller.node.states import NodeState
+
+
+class EventKind(enum.StrEnum):
+    STATE = "state"  # the node entered a state (data: error, log for failures)
+    STEP = "step"  # a step finished (data: seconds, result)
+    PROGRESS = "progress"  # the installer's progress line (data: percent, step)
+    MESSAGE = "message"  # anything worth a line in the node's log
+    RUN = "run"  # the run itself: started, finished, interrupted
+
+
+@dataclass(frozen=True)
+class Event:
+    node: str
+    kind: EventKind
+    message: str = ""
+    state: NodeState | None = None
+    phase: str = ""
+    attempt: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        out["state"] = self.state.value if self.state else None
+        return out
+
+
+@dataclass
+class NodeStatus:
+    """One node as the views show it."""
+
+    node: str
+    state: NodeState = NodeState.PENDING
+    phase: str = ""
+    attempt: int = 0
+    percent: int = 0
+    message: str = ""
+    error: str = ""
+    log: str = ""
+    started: float | None = None
+    finished: float | None = None
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["state"] = self.state.value
+        return out
+
+
+class Board:
+    """Every node's status: a pure fold of the events."""
+
+    def __init__(self, nodes: list[str]):
+        self.nodes = {name: NodeStatus(name) for name in nodes}
+
+    def apply(self, event: Event) -> None:
+        status = self.nodes.get(event.node)
+        if status is None:
+            return
+        if event.attempt:
+            status.attempt = event.attempt
+        if event.kind is EventKind.STATE and event.state is not None:
+            status.state = event.state
+            if event.state.working:
+                status.phase = event.state.value
+                status.started = status.started or event.time
+                status.error = ""
+            status.finished = event.time if event.state.final else None
+            if event.state is NodeState.FAILED:
+                status.error = event.message
+                status.log = str(event.data.get("log", status.log))
+        elif event.kind is EventKind.STEP:
+            status.phase_seconds[event.phase] = round(float(event.data.get("seconds", 0.0)), 3)
+        elif event.kind is EventKind.PROGRESS:
+            status.percent = int(event.data.get("percent", status.percent))
+        if event.message and event.kind is not EventKind.RUN:
+            status.message = event.message
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [status.as_dict() for status in self.nodes.values()]
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Hands every event to every subscriber, in order, synchronously (so the journal is never behind)."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def queue(self) -> asyncio.Queue[Event]:
+        """A queue that receives every later event (the server's event stream uses one per client)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+        self._queues.add(queue)
+        return queue
+
+    def drop(self, queue: asyncio.Queue[Event]) -> None:
+        self._queues.discard(queue)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)
+        for queue in list(self._queues):
+            if queue.full():
+                self._queues.discard(queue)  # a stalled client loses its stream, not our memory
+            else:
+                queue.put_nowait(event)

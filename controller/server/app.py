@@ -1,0 +1,69 @@
+"""The controller's one HTTP server, in the deploy's own event loop.
+
+    GET  /                         the dashboard (static page fed by the event stream)
+    GET  /iso/<token>/<name>.iso   the ISO (BMC addresses and loopback only)
+    POST /api/v1/checkin           live nodes check in
+    GET  /api/v1/status            JSON snapshot of every node
+    GET  /api/v1/events            server-sent events
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from controller.errors import UserError
+from controller.node.events import Board, EventBus
+from controller.server import api, checkin, iso
+
+
+class ListenError(UserError):
+    """The controller cannot listen where the inventory says."""
+
+
+def build_app(board: Board, bus: EventBus, desk: checkin.CheckinDesk, run: api.RunInfo,
+              share: iso.IsoShare | None) -> web.Application:
+    app = web.Application()
+    app[api.BOARD] = board
+    app[api.BUS] = bus
+    app[api.RUN] = run
+    app[checkin.DESK] = desk
+    if share is not None:
+        app[iso.SHARE] = share
+    app.router.add_get("/", api.handle_dashboard)
+    app.router.add_get("/iso/{token}/{name}", iso.handle_iso)  # GET also answers HEAD
+    app.router.add_post("/api/v1/checkin", checkin.handle_checkin)
+    app.router.add_get("/api/v1/status", api.handle_status)
+    app.router.add_get("/api/v1/events", api.handle_events)
+    return app
+
+
+@dataclass
+class Server:
+    app: web.Application
+    host: str
+    port: int
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        """Listen; returns the port (useful with port 0). A taken or foreign address is a UserError."""
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            why = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be used ({err.strerror})"
+            raise ListenError(f"controller.listen {self.host}:{self.port} {why}; "
+                              "change controller.listen in the inventory") from None
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.port
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
