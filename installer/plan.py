@@ -15,7 +15,7 @@ from typing import Any
 PLAN_VERSION = 1
 FILESYSTEMS = ("ext4", "xfs")
 METHODS = ("image", "debootstrap")
-BOOT_MODES = ("auto", "uefi", "bios")
+BOOT_MODES = ("auto", "uefi", "bios", "both")  # auto: the mode the live system booted in
 RELEASES = ("bookworm",)
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -44,6 +44,17 @@ def parse_size(text: str) -> int:
     number, unit, binary = match.groups()
     base = 1024 if binary else 1000
     return int(float(number) * base ** _UNITS[unit.lower()])
+
+
+def hostname_problem(hostname: str) -> str | None:
+    """Why a hostname is unusable, or None: the installer wants a lower-case FQDN."""
+    if not _HOSTNAME.match(hostname) or "." not in hostname:
+        return f"{hostname!r} is not a fully-qualified lower-case hostname (like hv1.cluster.example)"
+    return None
+
+
+def package_problem(name: str) -> str | None:
+    return None if _PACKAGE.match(name) else f"{name!r} is not a Debian package name"
 
 
 DISK_HINT_HELP = (
@@ -165,7 +176,8 @@ class Plan:
     packages: tuple[str, ...] = ()
     deploy_user: str = "deploy"
     ssh_keys: tuple[str, ...] = ()
-    root_password_hash: str | None = None
+    root_password_hash: str | None = field(default=None, repr=False)  # never shown in logs
+    deploy_password_hash: str | None = field(default=None, repr=False)
     timezone: str = "Etc/UTC"
     image: str | None = None
     boot_mode: str = "auto"
@@ -176,8 +188,9 @@ class Plan:
         """Raise PlanError naming the first wrong field."""
         if self.version != PLAN_VERSION:
             raise PlanError("version", f"plan version {self.version} is not {PLAN_VERSION}; update pvcctl")
-        if not _HOSTNAME.match(self.hostname) or "." not in self.hostname:
-            raise PlanError("hostname", f"{self.hostname!r} is not a fully-qualified lower-case hostname")
+        problem = hostname_problem(self.hostname)
+        if problem:
+            raise PlanError("hostname", problem)
         _one_of("filesystem", self.filesystem, FILESYSTEMS)
         _one_of("method", self.method, METHODS)
         _one_of("release", self.release, RELEASES)
@@ -187,17 +200,20 @@ class Plan:
         if self.method == "image" and not self.image:
             raise PlanError("image", "the image method needs the path of the root image")
         for i, package in enumerate(self.packages):
-            if not _PACKAGE.match(package):
-                raise PlanError(f"packages[{i}]", f"{package!r} is not a Debian package name")
+            problem = package_problem(package)
+            if problem:
+                raise PlanError(f"packages[{i}]", problem)
         if not _USER.match(self.deploy_user):
             raise PlanError("deploy_user", f"{self.deploy_user!r} is not a valid user name")
         for i, key in enumerate(self.ssh_keys):
             if not re.match(r"^(ssh|ecdsa|sk)-[a-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$", key):
                 raise PlanError(f"ssh_keys[{i}]", "is not an OpenSSH public key line")
-        if not self.ssh_keys and self.root_password_hash is None:
+        if not self.ssh_keys and self.root_password_hash is None and self.deploy_password_hash is None:
             raise PlanError("ssh_keys", "give at least one SSH key, or a root password hash, or nobody can log in")
-        if self.root_password_hash is not None and not self.root_password_hash.startswith("$"):
-            raise PlanError("root_password_hash", "must be a crypt(3) hash (mkpasswd -m yescrypt), never a password")
+        for name in ("root_password_hash", "deploy_password_hash"):
+            value = getattr(self, name)
+            if value is not None and (not value.startswith("$") or ":" in value or "\n" in value):
+                raise PlanError(name, "must be a crypt(3) hash (mkpasswd -m yescrypt), never a password")
         self.network.check()
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,7 +247,7 @@ class Plan:
                            ("version", int), ("extra", dict)):
             if name in data:
                 _typed(name, data[name], kind)
-        for name in ("root_password_hash", "image"):
+        for name in ("root_password_hash", "deploy_password_hash", "image"):
             if data.get(name) is not None:
                 _typed(name, data[name], str)
         plan = cls(**data)
