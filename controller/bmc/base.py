@@ -1,0 +1,123 @@
+"""The BMC interface the rest of pvcctl uses: small, async, typed.
+
+A deploy step talks to a node's BMC only through `Bmc`; `RedfishBmc` (controller/bmc/redfish.py)
+is the one implementation today. Every method reads back what it changed before it returns.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class PowerState(enum.StrEnum):
+    ON = "On"
+    OFF = "Off"
+    POWERING_ON = "PoweringOn"
+    POWERING_OFF = "PoweringOff"
+    UNKNOWN = "Unknown"
+
+
+class BootTarget(enum.StrEnum):
+    """Where the next boot goes, in our words; the vendor's word is in `BootStatus.target_name`."""
+
+    CD = "cd"
+    DISK = "disk"
+    NONE = "none"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What preflight learns about a node from its BMC."""
+
+    manufacturer: str
+    model: str
+    firmware: str
+    serial: str
+    sku: str
+    service_tag: str
+    macs: tuple[str, ...]
+    power: PowerState
+    boot_mode: str
+    profile: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "firmware": self.firmware,
+            "serial": self.serial,
+            "sku": self.sku,
+            "service_tag": self.service_tag,
+            "macs": list(self.macs),
+            "power": self.power.value,
+            "boot_mode": self.boot_mode,
+            "profile": self.profile,
+        }
+
+
+@dataclass(frozen=True)
+class MediaStatus:
+    """The virtual CD slot pvcctl uses, as the BMC reports it."""
+
+    slot: str
+    inserted: bool
+    image: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"slot": self.slot, "inserted": self.inserted, "image": self.image}
+
+
+@dataclass(frozen=True)
+class BootStatus:
+    target: BootTarget
+    target_name: str
+    enabled: str
+    mode: str
+    allowed: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target.value,
+            "target_name": self.target_name,
+            "enabled": self.enabled,
+            "mode": self.mode,
+        }
+
+
+class Bmc(Protocol):
+    """One node's BMC. Use it as `async with`: it logs in on enter and always logs out on exit."""
+
+    node: str
+
+    async def __aenter__(self) -> Bmc: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def identity(self) -> Identity: ...
+
+    async def power_state(self) -> PowerState: ...
+
+    async def power_on(self) -> None: ...
+
+    async def force_off(self) -> None: ...
+
+    async def graceful_shutdown(self) -> None: ...
+
+    async def force_restart(self) -> None: ...
+
+    async def media_status(self) -> MediaStatus: ...
+
+    async def eject_all_media(self) -> None: ...
+
+    async def insert_media(self, url: str) -> MediaStatus: ...
+
+    async def boot_status(self) -> BootStatus: ...
+
+    async def set_boot_once_cd(self) -> BootStatus: ...
+
+    async def set_boot_disk(self) -> BootStatus: ...
+
+    async def clear_boot_override(self) -> BootStatus: ...

@@ -1,0 +1,200 @@
+"""Requests to one BMC over `redfish.aio`: classified failures, ETags, 412 fallback, task monitors.
+
+Every failed request becomes a `BmcRequestError` whose `FailureClass` tells the retry helper whether
+trying again can help. Writes are sent once here; retrying them is the caller's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from redfish.aio import (
+    AsyncRedfishClient,
+    AsyncRestResponse,
+    RedfishAuthenticationError,
+    RedfishConnectionError,
+    RedfishError,
+    RedfishHTTPError,
+    RedfishProtocolError,
+    RedfishTimeoutError,
+)
+
+from controller.bmc.errors import BmcRequestError, FailureClass
+
+log = logging.getLogger(__name__)
+
+_DURING_POST = ("UnableToModifyDuringSystemPOST", "during POST", "InvalidOperationForSystemState", "SYS518")
+_FAILED_TASK_STATES = ("Exception", "Killed", "Cancelled", "Interrupted")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A Redfish resource as read: its path, body and ETag (header first, then @odata.etag)."""
+
+    path: str
+    data: dict[str, Any]
+    etag: str | None
+    allow: str = ""
+
+
+def _messages(response: AsyncRestResponse) -> tuple[tuple[str, ...], str]:
+    try:
+        body = response.dict
+    except RedfishProtocolError:
+        return (), response.text[:200]
+    if not isinstance(body, dict):
+        return (), ""
+    error = body.get("error", body)
+    if not isinstance(error, dict):
+        return (), ""
+    infos = error.get("@Message.ExtendedInfo", [])
+    if isinstance(infos, dict):  # NOTE(dell/idrac): sometimes one object, not a list (ironic releasenote)
+        infos = [infos]
+    ids = tuple(str(i.get("MessageId", "")) for i in infos if isinstance(i, dict) and i.get("MessageId"))
+    texts = [str(i.get("Message", "")) for i in infos if isinstance(i, dict) and i.get("Message")]
+    text = "; ".join(texts) or str(error.get("message", ""))
+    return ids, text
+
+
+def _classify(status: int, ids: tuple[str, ...], text: str) -> FailureClass:
+    blob = " ".join((*ids, text)).lower()
+    if any(m.lower() in blob for m in _DURING_POST):
+        return FailureClass.DURING_POST
+    if "license" in blob or "licence" in blob:
+        return FailureClass.LICENSE
+    if status == 503:
+        return FailureClass.BUSY
+    if status == 409:
+        return FailureClass.CONFLICT
+    if status in (401, 403):
+        return FailureClass.AUTH
+    if status in (405, 501):
+        return FailureClass.UNSUPPORTED
+    if status >= 500:
+        return FailureClass.SERVER
+    return FailureClass.REJECTED
+
+
+def _retry_after(response: AsyncRestResponse) -> float | None:
+    value = response.getheader("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def response_error(method: str, path: str, response: AsyncRestResponse) -> BmcRequestError:
+    ids, text = _messages(response)
+    failure = _classify(response.status, ids, text)
+    detail = " ".join(part for part in (", ".join(ids), text) if part)
+    what = f"{method} {path}: HTTP {response.status}" + (f" {detail}" if detail else "")
+    return BmcRequestError(failure, what, status=response.status, message_ids=ids,
+                           retry_after=_retry_after(response), detail=text)
+
+
+def library_error(method: str, path: str, err: RedfishError) -> BmcRequestError:
+    """A `redfish.aio` exception as a classified failure (never with credentials in it)."""
+    if isinstance(err, RedfishHTTPError):
+        return response_error(method, path, err.response)
+    cause = err.__cause__
+    if isinstance(err, RedfishTimeoutError):
+        return BmcRequestError(FailureClass.TIMEOUT, f"{method} {path}: no answer in time")
+    if isinstance(cause, aiohttp.ServerFingerprintMismatch):
+        return BmcRequestError(FailureClass.TLS, f"{method} {path}: certificate does not match the pinned "
+                               f"fingerprint (got sha256 {cause.got.hex()})")
+    if isinstance(cause, aiohttp.ClientSSLError | ssl.SSLError):
+        return BmcRequestError(FailureClass.TLS, f"{method} {path}: TLS verification failed: {cause}")
+    if isinstance(err, RedfishConnectionError):
+        reason = f": {cause.__class__.__name__}" if cause else ""
+        return BmcRequestError(FailureClass.CONNECTION, f"{method} {path}: connection failed{reason}")
+    if isinstance(err, RedfishAuthenticationError):
+        return BmcRequestError(FailureClass.AUTH, f"{method} {path}: the BMC refused the credentials")
+    return BmcRequestError(FailureClass.PROTOCOL, f"{method} {path}: {err}")
+
+
+class RedfishChannel:
+    """Reads and writes on one logged-in `AsyncRedfishClient`."""
+
+    def __init__(self, client: AsyncRedfishClient, *, poll_interval: float, task_deadline: float):
+        self.client = client
+        self.poll_interval = poll_interval
+        self.task_deadline = task_deadline
+
+    async def get(self, path: str) -> Resource:
+        try:
+            response = await self.client.get(path)
+        except RedfishError as err:
+            raise library_error("GET", path, err) from None
+        if response.status != 200:
+            raise response_error("GET", path, response)
+        try:
+            data = response.dict
+        except RedfishProtocolError as err:
+            raise BmcRequestError(FailureClass.PROTOCOL, f"GET {path}: {err}") from None
+        if not isinstance(data, dict):
+            raise BmcRequestError(FailureClass.PROTOCOL, f"GET {path}: not a JSON object")
+        etag = response.getheader("ETag") or data.get("@odata.etag") or None
+        return Resource(path, data, etag, response.getheader("Allow") or "")
+
+    async def _send(self, method: str, path: str, body: Any, headers: dict[str, str]) -> AsyncRestResponse:
+        try:
+            verb = {"POST": self.client.post, "PATCH": self.client.patch, "PUT": self.client.put}[method]
+            return await verb(path, body=body, headers=headers)
+        except RedfishError as err:
+            raise library_error(method, path, err) from None
+
+    async def write(self, method: str, path: str, body: Any = None, *, etag: str | None = None) -> None:
+        """Send one write; on 412 fall back weak → strong → no If-Match; follow a 202 task to its end."""
+        for if_match in _etag_variants(etag):
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            if if_match:
+                headers["If-Match"] = if_match
+            response = await self._send(method, path, body, headers)
+            if response.status == 412 and if_match:
+                log.info("%s %s: 412 with If-Match %s; trying the next form", method, path, if_match)
+                continue
+            break
+        if response.status == 202 and response.getheader("Location"):
+            await self._follow_task(method, path, response)
+            return
+        if not 200 <= response.status < 300:
+            raise response_error(method, path, response)
+
+    async def _follow_task(self, method: str, path: str, accepted: AsyncRestResponse) -> None:
+        monitor = str(accepted.getheader("Location"))
+        deadline = time.monotonic() + self.task_deadline
+        response = accepted
+        while response.status == 202:
+            if time.monotonic() > deadline:
+                raise BmcRequestError(FailureClass.TIMEOUT, f"{method} {path}: task {monitor} still running")
+            await asyncio.sleep(min(_retry_after(response) or self.poll_interval, 10.0))
+            try:
+                response = await self.client.get(monitor)
+            except RedfishError as err:
+                raise library_error("GET", monitor, err) from None
+        if not 200 <= response.status < 300:
+            raise response_error(method, path, response)
+        try:
+            task = response.dict
+        except RedfishProtocolError:
+            return
+        state = task.get("TaskState", "") if isinstance(task, dict) else ""
+        if state in _FAILED_TASK_STATES:
+            ids, text = _messages(response)
+            raise BmcRequestError(FailureClass.REJECTED, f"{method} {path}: task {monitor} ended {state}: "
+                                  f"{', '.join(ids)} {text}".strip(), message_ids=ids)
+
+
+def _etag_variants(etag: str | None) -> list[str | None]:
+    # Empty ETags earn 412s on some BMCs: ignore them (sushy connector._etag_handler).
+    if not etag or etag in ('""', 'W/""'):
+        return [None]
+    if etag.startswith("W/"):
+        return [etag, etag[2:], None]
+    return [etag, None]

@@ -1,0 +1,184 @@
+"""Vendor profiles as data: what each BMC family needs that standard Redfish does not say.
+
+A profile is chosen from the service root's Vendor, the system's Manufacturer and Model and the
+manager's firmware version. Every quirk is a `Quirk` with its NOTE(vendor/model) and its source, so
+`pvcctl bmc info --json` and a reader of this file can tell why pvcctl does what it does.
+Unknown vendors get the standard profile: pvcctl then probes (slots, payload fields, ETags).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+
+class Vendor(enum.StrEnum):
+    DELL = "dell"
+    HPE = "hpe"
+    SUPERMICRO = "supermicro"
+    LENOVO = "lenovo"
+    AMI = "ami"
+    OPENBMC = "openbmc"
+    STANDARD = "standard"
+
+
+@dataclass(frozen=True)
+class Quirk:
+    note: str
+    source: str
+
+
+@dataclass(frozen=True)
+class VendorProfile:
+    """How pvcctl talks to one BMC family. Defaults are standard Redfish."""
+
+    name: str
+    vendor: Vendor = Vendor.STANDARD
+    media_slot_ids: tuple[str, ...] = ()  # only these slot Ids may be used (empty: any)
+    media_slot_prefixes: tuple[str, ...] = ()  # only slots whose Id starts so
+    insert_flags: bool = True  # send Inserted/WriteProtected with InsertMedia
+    insert_transfer_protocol: bool = False  # send TransferProtocolType with InsertMedia
+    insert_by_patch: bool = False  # no InsertMedia action: PATCH Image/Inserted
+    eject_body: dict[str, object] | None = None  # None: POST EjectMedia without a body
+    image_suffix_iso: bool = False  # the image URL path must end in .iso
+    image_https_only: bool = False
+    image_no_query: bool = False  # no ? or = in the image URL
+    not_connected_is_empty: bool = False  # ConnectedVia NotConnected means empty, whatever Image says
+    cd_boot_target: str = "Cd"
+    full_boot_object: bool = False  # every boot PATCH carries Target, Enabled and Mode
+    service_tag_in_sku: bool = False
+    quirks: tuple[Quirk, ...] = field(default=())
+
+
+STANDARD = VendorProfile(name="standard")
+
+IDRAC9 = VendorProfile(
+    name="dell-idrac9",
+    vendor=Vendor.DELL,
+    service_tag_in_sku=True,
+    quirks=(
+        Quirk("NOTE(dell/idrac9): from firmware 6.00 virtual media is under Systems/System.Embedded.1, "
+              "before under Managers/iDRAC.Embedded.1; pvcctl looks in Systems first, then Managers",
+              "dell/iDRAC-Redfish-Scripting issue 265; ironic redfish/boot.py"),
+        Quirk("NOTE(dell/idrac9): an eject is still in progress for a while: the slot still reads inserted "
+              "and an insert gets 5xx; pvcctl polls the eject and retries the insert",
+              "ironic story 2008504"),
+        Quirk("NOTE(dell/idrac9): the service tag is in SKU, SerialNumber is the board's",
+              "ironic bug 2146585, commit 6205f0090"),
+        Quirk("NOTE(dell/idrac9): about 8 sessions at most (RAC0218, 503): pvcctl always logs out and "
+              "backs off on 503", "bb-Ricardo/check_redfish PR 198"),
+    ),
+)
+
+IDRAC10 = VendorProfile(
+    name="dell-idrac10",
+    vendor=Vendor.DELL,
+    media_slot_ids=("1",),
+    service_tag_in_sku=True,
+    quirks=(
+        Quirk("NOTE(dell/idrac10): only virtual media slot 1 works", "ironic bug 2125571"),
+        Quirk("NOTE(dell/idrac10): power On answers 409 for about 60 s after a power-off; pvcctl retries "
+              "the conflict until the step deadline", "ironic commit 238c9e0cc"),
+        Quirk("NOTE(dell/idrac10): firmware numbering restarted at 1.x", "ironic drac/boot.py"),
+    ),
+)
+
+ILO = VendorProfile(
+    name="hpe-ilo",
+    vendor=Vendor.HPE,
+    eject_body={},
+    image_suffix_iso=True,
+    quirks=(
+        Quirk("NOTE(hpe/ilo5): EjectMedia needs a {} body, else 415", "sushy releasenote fix-eject-media-empty-dict"),
+        Quirk("NOTE(hpe/ilo5): boot changes are refused during POST (UnableToModifyDuringSystemPOST); retried",
+              "ironic bug 2136275"),
+        Quirk("NOTE(hpe/ilo5): the image name must end in .iso", "ironic commit 71f5cfb42, story 2008077"),
+    ),
+)
+
+SUPERMICRO = VendorProfile(
+    name="supermicro",
+    vendor=Vendor.SUPERMICRO,
+    insert_flags=False,
+    image_no_query=True,
+    not_connected_is_empty=True,
+    cd_boot_target="UsbCd",
+    full_boot_object=True,
+    quirks=(
+        Quirk("NOTE(supermicro/x12): InsertMedia rejects Inserted and WriteProtected", "sushy commit 11a6de2"),
+        Quirk("NOTE(supermicro/x12): the virtual CD boot target is UsbCd", "sushy commit f7c873f"),
+        Quirk("NOTE(supermicro/x12): Image is not cleared on eject: ConnectedVia NotConnected means empty",
+              "ansible-collections/community.general issue 6969, PR 12537"),
+        Quirk("NOTE(supermicro/x12): always send BootSourceOverrideEnabled", "ironic story 2008547"),
+        Quirk("NOTE(supermicro/x12): virtual media needs a licence (OemLicenseNotPassed, 403)",
+              "metal3-docs supported_hardware; jetlag troubleshooting"),
+        Quirk("NOTE(supermicro/x12): no ? or = in the image URL", "ironic commit e05f74c62, story 2009278"),
+    ),
+)
+
+XCC = VendorProfile(
+    name="lenovo-xcc",
+    vendor=Vendor.LENOVO,
+    media_slot_prefixes=("EXT",),
+    insert_by_patch=True,
+    quirks=(
+        Quirk("NOTE(lenovo/xcc): virtual media has no actions: insert and eject by PATCH with Inserted",
+              "pubs.lenovo.com xcc-restapi insert_eject_virtual_media_patch"),
+        Quirk("NOTE(lenovo/xcc): only EXT1..4 slots take an image (RDOC/Remote do not)",
+              "community.general _redfish_utils.py"),
+    ),
+)
+
+AMI = VendorProfile(
+    name="ami-megarac",
+    vendor=Vendor.AMI,
+    insert_transfer_protocol=True,
+    full_boot_object=True,
+    quirks=(
+        Quirk("NOTE(ami/megarac): InsertMedia requires TransferProtocolType",
+              "sushy json_samples transfer_proto_required_error"),
+        Quirk("NOTE(ami/megarac): send the full boot object (Target, Enabled, Mode) each time",
+              "ironic bug 2073518, VENDORS_REQUIRING_FULL_BOOT_REQUEST"),
+    ),
+)
+
+OPENBMC = VendorProfile(
+    name="openbmc",
+    vendor=Vendor.OPENBMC,
+    insert_transfer_protocol=True,
+    image_https_only=True,
+    quirks=(
+        Quirk("NOTE(openbmc/bmcweb): the image must be https:// (or smb://); plain HTTP is rejected",
+              "openbmc/bmcweb redfish-core/lib/virtual_media.hpp"),
+    ),
+)
+
+PROFILES = (STANDARD, IDRAC9, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC)
+
+
+def _major(firmware: str) -> int:
+    found = re.search(r"(\d+)\.\d+", firmware)
+    return int(found.group(1)) if found else 0
+
+
+def select_profile(*, service_vendor: str, manufacturer: str, model: str, firmware: str) -> VendorProfile:
+    """The profile for a BMC, from what its service root, system and manager say."""
+    vendor = service_vendor.lower()
+    maker = manufacturer.lower()
+    if "openbmc" in vendor or "openbmc" in model.lower():
+        return OPENBMC
+    # NOTE(dell/gb200): "Dell" systems with AMI BMCs: the service root's Vendor wins (ironic bug 2143027).
+    if vendor in ("ami", "american megatrends", "american megatrends international", "asrockrack"):
+        return AMI
+    if "dell" in maker or vendor == "dell":
+        return IDRAC10 if _major(firmware) < 3 else IDRAC9
+    if maker.startswith(("hpe", "hp ", "hewlett")) or maker == "hp" or vendor == "hpe":
+        return ILO
+    if "supermicro" in maker or vendor == "supermicro":
+        return SUPERMICRO
+    if "lenovo" in maker or vendor == "lenovo":
+        return XCC
+    if "megatrends" in maker or maker in ("ami", "asrockrack"):
+        return AMI
+    return STANDARD

@@ -1,0 +1,308 @@
+"""`RedfishBmc`: the `Bmc` interface over `redfish.aio.AsyncRedfishClient` on one shared aiohttp session.
+
+    async with RedfishBmc(endpoint, session=http, node="hv1") as bmc:
+        ident = await bmc.identity()
+        await bmc.eject_all_media(); await bmc.insert_media(url)
+        await bmc.set_boot_once_cd(); await bmc.power_on()
+
+Session login, Basic when the BMC has no sessions, logout always. Each step is check-then-act, runs
+under the retry helper (transient failures only) and reads back its result before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeRequiredError
+
+from controller.bmc.base import BootStatus, BootTarget, Identity, MediaStatus, PowerState
+from controller.bmc.boot import boot_status_of, set_boot
+from controller.bmc.channel import RedfishChannel, Resource, library_error
+from controller.bmc.endpoint import BmcEndpoint
+from controller.bmc.errors import BmcRequestError, FailureClass
+from controller.bmc.media import VirtualMedia, check_image_url
+from controller.bmc.quirks import STANDARD, VendorProfile, select_profile
+from controller.bmc.retry import RetryPolicy, StepContext, failure_error, retrying
+from controller.bmc.transport import BmcTransport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BmcTimings:
+    """Every wait has an end: per request, per step (retries), per read-back."""
+
+    request_timeout: float = 30.0
+    step: RetryPolicy = field(default_factory=RetryPolicy)
+    power_deadline: float = 300.0
+    media_deadline: float = 60.0
+    task_deadline: float = 600.0
+    poll_interval: float = 2.0
+
+
+@dataclass
+class _Discovered:
+    root: Resource
+    system: Resource
+    manager: Resource | None
+    profile: VendorProfile
+
+
+class RedfishBmc:
+    """One node's BMC over Redfish (see the module docstring)."""
+
+    def __init__(self, endpoint: BmcEndpoint, *, session: aiohttp.ClientSession, node: str = "",
+                 timings: BmcTimings | None = None):
+        self.endpoint = endpoint
+        self.node = node or endpoint.url
+        self.timings = timings or BmcTimings()
+        self.transport = BmcTransport(session, endpoint.ssl_setting())
+        self._client = AsyncRedfishClient(
+            endpoint.url, endpoint.username, endpoint.password.get_secret_value(),
+            session=self.transport, timeout=self.timings.request_timeout,
+        )
+        self.channel = RedfishChannel(self._client, poll_interval=self.timings.poll_interval,
+                                      task_deadline=self.timings.task_deadline)
+        self.auth = ""
+        self._found: _Discovered | None = None
+        self._where = StepContext(node=self.node, bmc=endpoint.url)
+
+    def __repr__(self) -> str:
+        return f"RedfishBmc(node={self.node!r}, url={self.endpoint.url!r}, user={self.endpoint.username!r})"
+
+    async def __aenter__(self) -> RedfishBmc:
+        await self._step("log in", self._login)
+        try:
+            self._found = await self._step("discover", self._discover)
+        except BaseException:
+            await self._logout()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._logout()
+
+    async def _step(self, step: str, operation: Callable[[], Awaitable[T]]) -> T:
+        return await retrying(self._where, step, operation, self.timings.step)
+
+    # -- session ---------------------------------------------------------------------------------
+
+    async def _login(self) -> None:
+        try:
+            await self._client.login(auth="session")
+            self.auth = "session"
+            return
+        except RedfishPasswordChangeRequiredError:
+            self.auth = "session"  # the library made a session before it saw the demand: close it
+            await self._logout()
+            raise BmcRequestError(FailureClass.AUTH, "the BMC demands a password change first",
+                                  hint="log in to the BMC once, change the password, update the inventory",
+            ) from None
+        except RedfishError as err:
+            failure = library_error("POST", "SessionService/Sessions", err)
+            if failure.failure.transient or failure.failure is FailureClass.TLS:
+                raise failure from None
+            log.info("%s: no Redfish session (%s); using Basic authentication", self.endpoint.url, failure)
+        await self._client.login(auth="basic")
+        self.auth = "basic"
+        await self.channel.get("/redfish/v1/Systems")  # Basic is not checked until a request needs it
+
+    async def _logout(self) -> None:
+        if self.auth == "session":
+            try:
+                await self._client.logout()
+            except RedfishError as err:
+                log.warning("%s: logout failed (%s); the BMC will expire the session",
+                            self.endpoint.url, library_error("DELETE", "session", err))
+        self.auth = ""
+
+    async def _discover(self) -> _Discovered:
+        root = await self.channel.get("/redfish/v1/")
+        systems = await self.channel.get(_link(root.data, "Systems", "/redfish/v1/Systems"))
+        members = systems.data.get("Members") or []
+        if not members:
+            raise BmcRequestError(FailureClass.PROTOCOL, "the BMC lists no system")
+        system = await self.channel.get(str(members[0]["@odata.id"]))
+        manager = await self._manager_of(root, system)
+        profile = select_profile(
+            service_vendor=str(root.data.get("Vendor") or ""),
+            manufacturer=str(system.data.get("Manufacturer") or ""),
+            model=str(system.data.get("Model") or (manager.data.get("Model") if manager else "") or ""),
+            firmware=str(manager.data.get("FirmwareVersion") or "") if manager else "",
+        )
+        log.info("%s: profile %s", self.endpoint.url, profile.name)
+        return _Discovered(root, system, manager, profile)
+
+    async def _manager_of(self, root: Resource, system: Resource) -> Resource | None:
+        managed_by = (system.data.get("Links") or {}).get("ManagedBy") or []
+        if not managed_by:
+            collection = await self.channel.get(_link(root.data, "Managers", "/redfish/v1/Managers"))
+            managed_by = collection.data.get("Members") or []
+        return await self.channel.get(str(managed_by[0]["@odata.id"])) if managed_by else None
+
+    @property
+    def found(self) -> _Discovered:
+        if self._found is None:
+            raise RuntimeError("use RedfishBmc as `async with` before calling it")
+        return self._found
+
+    @property
+    def profile(self) -> VendorProfile:
+        return self._found.profile if self._found else STANDARD
+
+    # -- identity -----------------------------------------------------------------------------------
+
+    async def identity(self) -> Identity:
+        return await self._step("read identity", self._identity)
+
+    async def _identity(self) -> Identity:
+        system = await self.channel.get(self.found.system.path)
+        data, manager = system.data, self.found.manager
+        sku = str(data.get("SKU") or "")
+        return Identity(
+            manufacturer=str(data.get("Manufacturer") or ""),
+            model=str(data.get("Model") or ""),
+            firmware=str(manager.data.get("FirmwareVersion") or "") if manager else "",
+            # NOTE(dell/idrac9): the service tag (SKU) is what the OS sees as the system serial.
+            serial=sku if self.profile.service_tag_in_sku and sku else str(data.get("SerialNumber") or ""),
+            sku=sku,
+            service_tag=sku if self.profile.service_tag_in_sku else "",
+            macs=await self._macs(data),
+            power=_power(data),
+            boot_mode=str((data.get("Boot") or {}).get("BootSourceOverrideMode") or ""),
+            profile=self.profile.name,
+        )
+
+    async def _macs(self, system: dict[str, Any]) -> tuple[str, ...]:
+        link = (system.get("EthernetInterfaces") or {}).get("@odata.id")
+        if not link:
+            return ()
+        members = (await self.channel.get(str(link))).data.get("Members") or []
+        nics = await asyncio.gather(*(self.channel.get(str(m["@odata.id"])) for m in members))
+        macs = (str(n.data.get("MACAddress") or n.data.get("PermanentMACAddress") or "") for n in nics)
+        return tuple(m.lower() for m in macs if m)
+
+    # -- power ----------------------------------------------------------------------------------------
+
+    async def power_state(self) -> PowerState:
+        return await self._step("read power state", self._power_state)
+
+    async def _power_state(self) -> PowerState:
+        return _power((await self.channel.get(self.found.system.path)).data)
+
+    async def power_on(self) -> None:
+        await self._power_change("power on", "On", PowerState.ON)
+
+    async def force_off(self) -> None:
+        await self._power_change("force off", "ForceOff", PowerState.OFF)
+
+    async def graceful_shutdown(self) -> None:
+        await self._power_change("graceful shutdown", "GracefulShutdown", PowerState.OFF)
+
+    async def force_restart(self) -> None:
+        log.warning("%s: BMC %s: force restart", self.node, self.endpoint.url)
+
+        async def restart() -> None:
+            if await self._power_state() in (PowerState.OFF, PowerState.POWERING_OFF):
+                await self._reset("On")  # a restart of a server that is off is a no-op on some BMCs
+            else:
+                await self._reset("ForceRestart")
+
+        await self._step("force restart", restart)
+        await self._wait_power("force restart", PowerState.ON)
+
+    async def _power_change(self, step: str, reset_type: str, goal: PowerState) -> None:
+        if goal is PowerState.OFF:
+            log.warning("%s: BMC %s: %s", self.node, self.endpoint.url, step)
+
+        async def change() -> None:
+            state = await self._power_state()
+            if state is goal or state.value == f"Powering{goal.value}":
+                return
+            await self._reset(reset_type)
+
+        await self._step(step, change)
+        await self._wait_power(step, goal)
+
+    async def _reset(self, reset_type: str) -> None:
+        actions = self.found.system.data.get("Actions") or {}
+        reset = actions.get("#ComputerSystem.Reset") or {}
+        target = reset.get("target") or f"{self.found.system.path.rstrip('/')}/Actions/ComputerSystem.Reset"
+        allowed = reset.get("ResetType@Redfish.AllowableValues") or ()
+        if allowed and reset_type not in allowed and f"Force{reset_type}" in allowed:
+            reset_type = f"Force{reset_type}"  # e.g. only ForceOn offered
+        await self.channel.write("POST", str(target), {"ResetType": reset_type})
+
+    async def _wait_power(self, step: str, goal: PowerState) -> None:
+        deadline = time.monotonic() + self.timings.power_deadline
+        while (state := await self.power_state()) is not goal:
+            if time.monotonic() > deadline:
+                raise failure_error(self._where, step, f"power state still {state.value} after "
+                                    f"{self.timings.power_deadline:.0f} s, not {goal.value}",
+                                    FailureClass.TIMEOUT)
+            await asyncio.sleep(self.timings.poll_interval)
+
+    # -- virtual media --------------------------------------------------------------------------------
+
+    def _media(self) -> VirtualMedia:
+        collections = [_link(self.found.system.data, "VirtualMedia", "")]
+        if self.found.manager is not None:
+            collections.append(_link(self.found.manager.data, "VirtualMedia", ""))
+        unique = list(dict.fromkeys(c for c in collections if c))
+        return VirtualMedia(self.channel, self.profile, unique, deadline=self.timings.media_deadline,
+                            poll_interval=self.timings.poll_interval)
+
+    async def media_status(self) -> MediaStatus:
+        return await self._step("read virtual media", self._media().status)
+
+    async def eject_all_media(self) -> None:
+        await self._step("eject virtual media", self._media().eject_all)
+
+    async def insert_media(self, url: str) -> MediaStatus:
+        refusal = check_image_url(url, self.profile)
+        if refusal:
+            raise failure_error(self._where, "insert virtual media", refusal, FailureClass.REJECTED,
+                                hint="change the controller's ISO URL for this node")
+        media = self._media()
+        return await self._step("insert virtual media", lambda: media.insert(url))
+
+    # -- boot ---------------------------------------------------------------------------------------
+
+    async def boot_status(self) -> BootStatus:
+        async def read() -> BootStatus:
+            return boot_status_of(await self.channel.get(self.found.system.path))
+
+        return await self._step("read boot override", read)
+
+    async def _set_boot(self, step: str, target: BootTarget, enabled: str) -> BootStatus:
+        return await self._step(step, lambda: set_boot(
+            self.channel, self.found.system.path, self.profile, target, enabled,
+            deadline=self.timings.media_deadline, poll_interval=self.timings.poll_interval))
+
+    async def set_boot_once_cd(self) -> BootStatus:
+        return await self._set_boot("boot once from virtual CD", BootTarget.CD, "Once")
+
+    async def set_boot_disk(self) -> BootStatus:
+        return await self._set_boot("boot from disk", BootTarget.DISK, "Continuous")
+
+    async def clear_boot_override(self) -> BootStatus:
+        return await self._set_boot("clear boot override", BootTarget.NONE, "Disabled")
+
+
+def _link(data: dict[str, Any], name: str, default: str) -> str:
+    value = data.get(name)
+    return str(value.get("@odata.id")) if isinstance(value, dict) and value.get("@odata.id") else default
+
+
+def _power(system: dict[str, Any]) -> PowerState:
+    try:
+        return PowerState(str(system.get("PowerState") or "Unknown"))
+    except ValueError:
+        return PowerState.UNKNOWN

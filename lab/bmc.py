@@ -1,0 +1,320 @@
+"""The lab BMC: one emulated Redfish BMC's state and behaviour, vendor quirks included.
+
+`LabBmc` holds what a BMC knows (sessions, virtual media slots, ETags, tasks) and drives a `Machine`
+(lab/machine.py). lab/bmc_http.py serves it over HTTPS. Refusals are `Refusal` exceptions carrying
+the status and Redfish MessageId a real BMC of that personality answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from lab.machine import Machine
+from lab.personalities import Personality, SlotSpec
+
+ISO_MAGIC_OFFSET = 0x8001  # "CD001" of the ISO 9660 primary volume descriptor (sector 16)
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message_id: str, message: str, headers: dict[str, str] | None = None):
+        self.status = status
+        self.message_id = message_id
+        self.message = message
+        self.headers = headers or {}
+        super().__init__(f"{status} {message_id}: {message}")
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject; mutable so a test can change it while the BMC runs."""
+
+    latency: float = 0.0  # seconds added to every request
+    error_rate: float = 0.0  # share of requests answered 503
+    hang_rate: float = 0.0  # share of requests never answered
+    reset_rate: float = 0.0  # share of requests whose connection is cut
+    busy_after_power_off: float = 0.0  # seconds of 503 after a power-off
+    max_sessions: int | None = None  # overrides the personality's session limit
+    license_missing: bool = False  # virtual media answers 403 OemLicenseNotPassed
+
+
+@dataclass
+class SlotState:
+    spec: SlotSpec
+    image: str | None = None
+    inserted: bool = False
+    connected_via: str = "NotConnected"
+    transfer_protocol: str | None = None
+    lingers_until: float = 0.0
+
+
+@dataclass
+class LabBmc:
+    """One emulated BMC (see the module docstring)."""
+
+    personality: Personality
+    machine: Machine
+    username: str
+    password: str
+    faults: Faults = field(default_factory=Faults)
+    time_scale: float = 1.0
+    seed: int = 0
+    fetcher: aiohttp.ClientSession | None = None
+    sessions: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    _versions: dict[str, int] = field(default_factory=dict)
+    _slots: dict[str, SlotState] = field(default_factory=dict)
+    _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)
+    _next_id: int = 0
+    _last_off: float = -1e9
+    _last_on: float = -1e9
+
+    def __post_init__(self) -> None:
+        self._slots = {s.id: SlotState(s) for s in self.personality.slots}
+        self.rng = random.Random(self.seed)
+
+    # -- paths and versions --------------------------------------------------------------------------
+
+    @property
+    def system_path(self) -> str:
+        return f"/redfish/v1/Systems/{self.personality.system_id}"
+
+    @property
+    def manager_path(self) -> str:
+        return f"/redfish/v1/Managers/{self.personality.manager_id}"
+
+    @property
+    def media_path(self) -> str:
+        owner = self.system_path if self.personality.media_under == "Systems" else self.manager_path
+        return f"{owner}/VirtualMedia"
+
+    def etag(self, resource: str) -> str:
+        return f'"{resource}-{self._versions.get(resource, 0)}"'
+
+    def _bump(self, resource: str) -> None:
+        self._versions[resource] = self._versions.get(resource, 0) + 1
+
+    def check_if_match(self, resource: str, if_match: str | None) -> None:
+        if if_match is None or if_match == "*":
+            return
+        if if_match.removeprefix("W/") != self.etag(resource):
+            raise Refusal(412, "Base.1.8.PreconditionFailed", "the ETag in If-Match is not current")
+
+    def _within(self, since: float, seconds: float) -> bool:
+        return time.monotonic() - since < seconds * self.time_scale
+
+    # -- sessions --------------------------------------------------------------------------------------
+
+    def open_session(self, username: str, password: str) -> tuple[str, str]:
+        if not (secrets.compare_digest(username, self.username) and secrets.compare_digest(password, self.password)):
+            raise Refusal(401, "Base.1.8.NoValidSession", "invalid user name or password")
+        limit = self.faults.max_sessions or self.personality.max_sessions
+        if len(self.sessions) >= limit:
+            # NOTE(dell/idrac9): RAC0218 "The maximum number of user sessions is reached", as 503.
+            raise Refusal(503, "Base.1.8.SessionLimitExceeded", f"the maximum of {limit} sessions is reached")
+        self._next_id += 1
+        token = secrets.token_hex(16)
+        self.sessions[token] = str(self._next_id)
+        return token, f"/redfish/v1/SessionService/Sessions/{self._next_id}"
+
+    def close_session(self, session_id: str) -> None:
+        for token, sid in list(self.sessions.items()):
+            if sid == session_id:
+                del self.sessions[token]
+                return
+        raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"no session {session_id}")
+
+    def authorized(self, token: str | None, basic: tuple[str, str] | None) -> bool:
+        if token is not None:
+            return token in self.sessions
+        if basic is not None:
+            return secrets.compare_digest(basic[0], self.username) and secrets.compare_digest(basic[1], self.password)
+        return False
+
+    # -- power -----------------------------------------------------------------------------------------
+
+    async def reset(self, reset_type: str) -> None:
+        p = self.personality
+        if reset_type in ("On", "ForceOn"):
+            if self.machine.power_state == "On":
+                return
+            if self._within(self._last_off, p.poweron_conflict_after_off):
+                raise Refusal(409, "Base.1.8.ActionParameterValueConflict",
+                              "the server is still powering off; try again later")
+            await self.machine.power_on()
+            self._last_on = time.monotonic()
+        elif reset_type == "ForceOff":
+            await self.machine.power_off()
+            self._last_off = time.monotonic()
+        elif reset_type == "GracefulShutdown":
+            await self.machine.graceful_shutdown()
+            self._last_off = time.monotonic()
+        elif reset_type in ("ForceRestart", "GracefulRestart", "PowerCycle"):
+            await self.machine.restart()
+            self._last_on = time.monotonic()
+        else:
+            raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
+        self._bump("system")
+
+    def busy(self) -> bool:
+        return self._within(self._last_off, self.faults.busy_after_power_off)
+
+    # -- boot ------------------------------------------------------------------------------------------
+
+    def patch_boot(self, boot: dict[str, Any]) -> None:
+        p = self.personality
+        if self._within(self._last_on, p.refuse_during_post):
+            # NOTE(hpe/ilo5): boot changes are refused while the server is in POST.
+            raise Refusal(400, "iLO.2.14.UnableToModifyDuringSystemPOST",
+                          "the value cannot be changed while the server is in POST")
+        keys = ("BootSourceOverrideTarget", "BootSourceOverrideEnabled", "BootSourceOverrideMode")
+        if p.full_boot_object and not all(k in boot for k in keys):
+            missing = [k for k in keys if k not in boot]
+            raise Refusal(400, "Base.1.8.PropertyMissing", f"the full Boot object is required: {missing} missing")
+        target = boot.get("BootSourceOverrideTarget", self.machine.boot.target)
+        if target not in p.boot_targets:
+            raise Refusal(400, "Base.1.8.PropertyValueNotInList",
+                          f"BootSourceOverrideTarget {target} is not one of {', '.join(p.boot_targets)}")
+        enabled = boot.get("BootSourceOverrideEnabled", self.machine.boot.enabled)
+        if enabled not in ("Disabled", "Once", "Continuous"):
+            raise Refusal(400, "Base.1.8.PropertyValueNotInList", f"BootSourceOverrideEnabled {enabled}")
+        self.machine.boot.target = target
+        self.machine.boot.enabled = enabled
+        self.machine.boot.mode = boot.get("BootSourceOverrideMode", self.machine.boot.mode)
+        self._bump("system")
+
+    # -- virtual media ---------------------------------------------------------------------------------
+
+    def slot(self, slot_id: str) -> SlotState:
+        if slot_id not in self._slots:
+            raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"no virtual media slot {slot_id}")
+        if self.faults.license_missing:
+            # NOTE(supermicro): without the DCMS/OOB licence virtual media answers 403.
+            raise Refusal(403, "SMC.1.0.OemLicenseNotPassed", "virtual media needs a licence (SFT-DCMS-SINGLE)")
+        return self._slots[slot_id]
+
+    def slot_inserted(self, state: SlotState) -> bool:
+        return state.inserted or time.monotonic() < state.lingers_until
+
+    async def insert(self, slot_id: str, body: dict[str, Any], *, by_patch: bool = False) -> str | None:
+        """Insert an image; returns a task monitor path when the personality answers 202."""
+        state, p = self.slot(slot_id), self.personality
+        url = str(body.get("Image") or "")
+        self._check_insert(state, body, url, by_patch)
+        await self.check_image(url)
+        protocol = body.get("TransferProtocolType")
+
+        def apply() -> None:
+            state.image, state.inserted, state.connected_via = url, True, "URI"
+            state.transfer_protocol = protocol
+            if slot_id == self._first_cd():
+                self.machine.insert_cd(url)
+            self._bump(slot_id)
+
+        if p.insert_returns_task and not by_patch:
+            return self._start_task(apply)
+        apply()
+        return None
+
+    def _check_insert(self, state: SlotState, body: dict[str, Any], url: str, by_patch: bool) -> None:
+        p = self.personality
+        if not state.spec.takes_images:
+            raise Refusal(400, "Base.1.8.ActionNotSupported", f"slot {state.spec.id} is reserved for the KVM console")
+        if time.monotonic() < state.lingers_until:
+            # NOTE(dell/idrac9): the last eject is still in progress.
+            raise Refusal(500, "IDRAC.2.9.RAC0904", "virtual media is detached or in use; retry later")
+        if not by_patch and p.rejects_insert_flags and ("Inserted" in body or "WriteProtected" in body):
+            raise Refusal(400, "Base.1.8.ActionParameterUnknown", "Inserted and WriteProtected are not supported")
+        if not by_patch and p.needs_transfer_protocol and "TransferProtocolType" not in body:
+            raise Refusal(400, "Base.1.8.ActionParameterMissing",
+                          "the action requires the parameter TransferProtocolType")
+        if not url:
+            raise Refusal(400, "Base.1.8.ActionParameterMissing", "the action requires the parameter Image")
+        if p.https_images_only and not url.startswith("https://"):
+            raise Refusal(400, "Base.1.8.ActionParameterValueFormatError", "only https:// and smb:// images")
+        if p.image_must_end_iso and not urlsplit(url).path.lower().endswith(".iso"):
+            raise Refusal(400, "iLO.2.14.InvalidImageName", "the image name must end in .iso")
+        if self.slot_inserted(state) and state.connected_via != "NotConnected":
+            raise Refusal(409, "Base.1.8.ResourceInUse", f"slot {state.spec.id} holds media: eject it first")
+
+    def eject(self, slot_id: str, *, has_body: bool, by_patch: bool = False) -> None:
+        state, p = self.slot(slot_id), self.personality
+        if not by_patch and p.eject_needs_body and not has_body:
+            raise Refusal(415, "Base.1.8.UnsupportedMediaType", "a JSON body is required")
+        if not state.inserted:
+            return
+        if p.not_connected_after_eject:
+            state.connected_via = "NotConnected"  # NOTE(supermicro): Image and Inserted stay as they were
+        else:
+            state.image, state.inserted, state.connected_via = None, False, "NotConnected"
+        state.lingers_until = time.monotonic() + p.eject_lingers * self.time_scale
+        if slot_id == self._first_cd():
+            self.machine.eject_cd()
+        self._bump(slot_id)
+
+    def _first_cd(self) -> str:
+        return next((s.id for s in self.personality.slots if "CD" in s.media_types and s.takes_images), "")
+
+    async def check_image(self, url: str) -> None:
+        """Read the image as a BMC does: HEAD for its size, then a Range GET of its ISO 9660 header."""
+        host = urlsplit(url).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise Refusal(400, "Oem.Lab.ImageNotLoopback", f"the lab BMC fetches loopback images only, not {host}")
+        assert self.fetcher is not None
+        try:
+            async with self.fetcher.head(url, ssl=False) as head:
+                size = int(head.headers.get("Content-Length", "-1"))
+                if head.status != 200 or size < ISO_MAGIC_OFFSET + 5:
+                    raise Refusal(400, "Oem.Lab.ImageNotAccessible",
+                                  f"HEAD {url} answered {head.status} with size {size}")
+            wanted = f"bytes={ISO_MAGIC_OFFSET}-{ISO_MAGIC_OFFSET + 4}"
+            async with self.fetcher.get(url, headers={"Range": wanted}, ssl=False) as part:
+                data = await part.read()
+                if part.status != 206 or data != b"CD001":
+                    raise Refusal(400, "Oem.Lab.ImageNotAccessible",
+                                  f"Range GET {url} answered {part.status}, not an ISO 9660 header")
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise Refusal(400, "Oem.Lab.ImageNotAccessible", f"cannot read {url}: {err.__class__.__name__}") from None
+
+    # -- tasks -----------------------------------------------------------------------------------------
+
+    def _start_task(self, apply: Callable[[], None]) -> str:
+        self._next_id += 1
+        task_id = str(self._next_id)
+        self._tasks[task_id] = (time.monotonic() + 2.0 * self.time_scale, apply)
+        return f"/redfish/v1/TaskService/TaskMonitors/{task_id}"
+
+    def task_state(self, task_id: str) -> str:
+        if task_id not in self._tasks:
+            raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"no task {task_id}")
+        done_at, apply = self._tasks[task_id]
+        if time.monotonic() < done_at:
+            return "Running"
+        if apply is not _applied:
+            apply()
+            self._tasks[task_id] = (done_at, _applied)
+        return "Completed"
+
+    def fault_roll(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+
+def _applied() -> None:
+    """Marks a task whose effect has been applied."""
+
+
+async def never() -> None:
+    await asyncio.Event().wait()

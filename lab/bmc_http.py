@@ -1,0 +1,269 @@
+"""The lab BMC over HTTPS: Redfish resources, sessions, Basic auth, ETags, task monitors, faults.
+
+One aiohttp application per emulated BMC; `lab/server.py` runs many of them in one process, each on
+its own loopback address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from lab.bmc import LabBmc, Refusal, never
+
+BMC_KEY = web.AppKey("bmc", LabBmc)
+ROOT = "/redfish/v1"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _error(refusal: Refusal) -> web.Response:
+    info = {"MessageId": refusal.message_id, "Message": refusal.message, "Severity": "Warning"}
+    body = {"error": {"code": refusal.message_id, "message": refusal.message, "@Message.ExtendedInfo": [info]}}
+    return _json(body, refusal.status, refusal.headers)
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+@web.middleware
+async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    bmc = request.app[BMC_KEY]
+    bmc.requests += 1
+    faults = bmc.faults
+    if bmc.fault_roll(faults.hang_rate):
+        await never()
+    if faults.latency:
+        await asyncio.sleep(faults.latency)
+    if bmc.fault_roll(faults.reset_rate) and request.transport is not None:
+        request.transport.abort()  # the client sees a reset connection
+        raise web.HTTPServiceUnavailable()
+    try:
+        if bmc.busy() or bmc.fault_roll(faults.error_rate):
+            raise Refusal(503, "Base.1.8.ServiceTemporarilyUnavailable", "the BMC is busy; try again later")
+        public = request.path.rstrip("/") == ROOT or (
+            request.method == "POST" and request.path.rstrip("/") == f"{ROOT}/SessionService/Sessions"
+        )
+        token = request.headers.get("X-Auth-Token")
+        if not public and not bmc.authorized(token, _basic(request.headers.get("Authorization", ""))):
+            raise Refusal(401, "Base.1.8.NoValidSession", "authentication required",
+                          {"WWW-Authenticate": 'Basic realm="lab BMC"'})
+        return await handler(request)
+    except Refusal as refusal:
+        return _error(refusal)
+
+
+async def _body(request: web.Request) -> dict[str, Any] | None:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Refusal(400, "Base.1.8.MalformedJSON", "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refusal(400, "Base.1.8.MalformedJSON", "the body is not a JSON object")
+    return data
+
+
+def _collection(path: str, members: list[str]) -> dict[str, Any]:
+    return {"@odata.id": path, "Members": [{"@odata.id": m} for m in members], "Members@odata.count": len(members)}
+
+
+# -- resources ---------------------------------------------------------------------------------------
+
+def service_root(bmc: LabBmc) -> dict[str, Any]:
+    return {
+        "@odata.id": f"{ROOT}/", "Id": "RootService", "RedfishVersion": "1.17.0",
+        "Vendor": bmc.personality.service_vendor, "Product": bmc.personality.model,
+        "Systems": {"@odata.id": f"{ROOT}/Systems"}, "Managers": {"@odata.id": f"{ROOT}/Managers"},
+        "SessionService": {"@odata.id": f"{ROOT}/SessionService"},
+        "TaskService": {"@odata.id": f"{ROOT}/TaskService"},
+        "Links": {"Sessions": {"@odata.id": f"{ROOT}/SessionService/Sessions"}},
+    }
+
+
+def system_body(bmc: LabBmc) -> dict[str, Any]:
+    p, m = bmc.personality, bmc.machine
+    dell = p.manufacturer.startswith("Dell")
+    body: dict[str, Any] = {
+        "@odata.id": bmc.system_path, "@odata.etag": bmc.etag("system"), "Id": p.system_id,
+        "Name": m.name, "Manufacturer": p.manufacturer, "Model": p.model,
+        # NOTE(dell/idrac9): SerialNumber is the board's; the service tag (our serial) is in SKU.
+        "SerialNumber": f"CN7{zlib.crc32(m.serial.encode()):010d}" if dell else m.serial,
+        "SKU": m.serial if dell else f"{p.model}-SKU",
+        "PowerState": m.power_state,
+        "Boot": {
+            "BootSourceOverrideTarget": m.boot.target, "BootSourceOverrideEnabled": m.boot.enabled,
+            "BootSourceOverrideMode": m.boot.mode,
+            "BootSourceOverrideTarget@Redfish.AllowableValues": list(p.boot_targets),
+            "BootSourceOverrideEnabled@Redfish.AllowableValues": ["Disabled", "Once", "Continuous"],
+        },
+        "Actions": {"#ComputerSystem.Reset": {
+            "target": f"{bmc.system_path}/Actions/ComputerSystem.Reset",
+            "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown", "ForceRestart",
+                                                  "GracefulRestart", "PowerCycle"],
+        }},
+        "EthernetInterfaces": {"@odata.id": f"{bmc.system_path}/EthernetInterfaces"},
+        "Links": {"ManagedBy": [{"@odata.id": bmc.manager_path}]},
+    }
+    if p.media_under == "Systems":
+        body["VirtualMedia"] = {"@odata.id": bmc.media_path}
+    return body
+
+
+def manager_body(bmc: LabBmc) -> dict[str, Any]:
+    p = bmc.personality
+    body: dict[str, Any] = {"@odata.id": bmc.manager_path, "Id": p.manager_id, "Name": "Manager",
+                            "Model": p.name, "FirmwareVersion": p.firmware, "ManagerType": "BMC"}
+    if p.media_under == "Managers":
+        body["VirtualMedia"] = {"@odata.id": bmc.media_path}
+    return body
+
+
+def slot_body(bmc: LabBmc, slot_id: str) -> dict[str, Any]:
+    state = bmc.slot(slot_id)
+    path = f"{bmc.media_path}/{slot_id}"
+    inserted = bmc.slot_inserted(state)
+    body: dict[str, Any] = {
+        "@odata.id": path, "@odata.etag": bmc.etag(slot_id), "Id": slot_id, "Name": f"Virtual {slot_id}",
+        "MediaTypes": list(state.spec.media_types), "Image": state.image if inserted else None,
+        "ImageName": (state.image or "").rsplit("/", 1)[-1] if inserted else "",
+        "Inserted": inserted, "WriteProtected": True, "ConnectedVia": state.connected_via,
+    }
+    if state.transfer_protocol:
+        body["TransferProtocolType"] = state.transfer_protocol
+    if state.spec.actions:
+        body["Actions"] = {
+            "#VirtualMedia.InsertMedia": {"target": f"{path}/Actions/VirtualMedia.InsertMedia"},
+            "#VirtualMedia.EjectMedia": {"target": f"{path}/Actions/VirtualMedia.EjectMedia"},
+        }
+    return body
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+def _bmc(request: web.Request) -> LabBmc:
+    return request.app[BMC_KEY]
+
+
+async def get_resource(request: web.Request) -> web.Response:
+    bmc, path = _bmc(request), request.path.rstrip("/")
+    if path == ROOT:
+        return _json(service_root(bmc))
+    sessions = f"{ROOT}/SessionService/Sessions"
+    simple: dict[str, Callable[[], dict[str, Any]]] = {
+        f"{ROOT}/Systems": lambda: _collection(path, [bmc.system_path]),
+        f"{ROOT}/Managers": lambda: _collection(path, [bmc.manager_path]),
+        bmc.manager_path: lambda: manager_body(bmc),
+        f"{ROOT}/SessionService": lambda: {"@odata.id": path, "Sessions": {"@odata.id": sessions}},
+        sessions: lambda: _collection(path, [f"{sessions}/{sid}" for sid in bmc.sessions.values()]),
+        f"{bmc.system_path}/EthernetInterfaces": lambda: _collection(
+            path, [f"{path}/NIC.{i}" for i in range(1, len(bmc.machine.macs) + 1)]),
+        bmc.media_path: lambda: _collection(path, [f"{path}/{s.id}" for s in bmc.personality.slots]),
+    }
+    if path == bmc.system_path:
+        return _json(system_body(bmc), headers={"ETag": bmc.etag("system")})
+    if path in simple:
+        return _json(simple[path]())
+    parent, _, leaf = path.rpartition("/")
+    if parent == bmc.media_path:
+        return _json(slot_body(bmc, leaf), headers={"ETag": bmc.etag(leaf), "Allow": _allow(bmc, leaf)})
+    if parent == f"{bmc.system_path}/EthernetInterfaces" and leaf.startswith("NIC."):
+        index = int(leaf[4:]) - 1 if leaf[4:].isdigit() else -1
+        if 0 <= index < len(bmc.machine.macs):
+            return _json({"@odata.id": path, "Id": leaf, "MACAddress": bmc.machine.macs[index]})
+    if parent == f"{ROOT}/TaskService/TaskMonitors":
+        state = bmc.task_state(leaf)
+        task = {"@odata.id": f"{ROOT}/TaskService/Tasks/{leaf}", "Id": leaf, "TaskState": state,
+                "TaskStatus": "OK"}
+        if state == "Running":
+            return _json(task, 202, {"Location": path})
+        return _json(task)
+    raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
+
+
+def _allow(bmc: LabBmc, slot_id: str) -> str:
+    return "GET, PATCH" if bmc.slot(slot_id).spec.patch_insert else "GET"
+
+
+async def post_action(request: web.Request) -> web.Response:
+    bmc, path = _bmc(request), request.path.rstrip("/")
+    body = await _body(request)
+    if path == f"{ROOT}/SessionService/Sessions":
+        creds = body or {}
+        token, location = bmc.open_session(str(creds.get("UserName", "")), str(creds.get("Password", "")))
+        return _json({"@odata.id": location, "Id": location.rsplit("/", 1)[-1], "UserName": bmc.username},
+                     201, {"X-Auth-Token": token, "Location": location})
+    if path == f"{bmc.system_path}/Actions/ComputerSystem.Reset":
+        await bmc.reset(str((body or {}).get("ResetType", "")))
+        return web.Response(status=204)
+    prefix = f"{bmc.media_path}/"
+    if path.startswith(prefix) and "/Actions/" in path:
+        slot_id, _, action = path[len(prefix):].partition("/Actions/")
+        if not bmc.slot(slot_id).spec.actions:
+            raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
+        if action == "VirtualMedia.InsertMedia":
+            monitor = await bmc.insert(slot_id, body or {})
+            if monitor:
+                return _json({"TaskState": "Running"}, 202, {"Location": monitor})
+            return web.Response(status=204)
+        if action == "VirtualMedia.EjectMedia":
+            bmc.eject(slot_id, has_body=body is not None)
+            return web.Response(status=204)
+    raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
+
+
+async def patch_resource(request: web.Request) -> web.Response:
+    bmc, path = _bmc(request), request.path.rstrip("/")
+    body = await _body(request) or {}
+    if_match = request.headers.get("If-Match")
+    if path == bmc.system_path:
+        bmc.check_if_match("system", if_match)
+        if isinstance(body.get("Boot"), dict):
+            bmc.patch_boot(body["Boot"])
+        return web.Response(status=204)
+    parent, _, slot_id = path.rpartition("/")
+    if parent == bmc.media_path:
+        if not bmc.slot(slot_id).spec.patch_insert:
+            raise Refusal(405, "Base.1.8.OperationNotAllowed", "PATCH is not allowed here",
+                          {"Allow": _allow(bmc, slot_id)})
+        bmc.check_if_match(slot_id, if_match)
+        if body.get("Image") and body.get("Inserted", True):
+            await bmc.insert(slot_id, body, by_patch=True)
+        else:
+            bmc.eject(slot_id, has_body=True, by_patch=True)
+        return web.Response(status=204)
+    raise Refusal(405, "Base.1.8.OperationNotAllowed", f"PATCH {path} is not allowed")
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    _bmc(request).close_session(request.match_info["sid"])
+    return web.Response(status=204)
+
+
+def build_app(bmc: LabBmc) -> web.Application:
+    app = web.Application(middlewares=[faults_and_auth])
+    app[BMC_KEY] = bmc
+    app.router.add_delete(f"{ROOT}/SessionService/Sessions/{{sid}}", delete_session)
+    app.router.add_get("/{tail:.*}", get_resource)
+    app.router.add_post("/{tail:.*}", post_action)
+    app.router.add_patch("/{tail:.*}", patch_resource)
+    return app
