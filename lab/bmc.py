@@ -45,6 +45,9 @@ class Faults:
     busy_after_power_off: float = 0.0  # seconds of 503 after a power-off
     max_sessions: int | None = None  # overrides the personality's session limit
     license_missing: bool = False  # virtual media answers 403 OemLicenseNotPassed
+    lost_reply_rate: float = 0.0  # share of writes that act, then lose their answer (connection cut)
+    reject_if_match: bool = False  # every If-Match other than * gets 412 (stale or foreign ETags)
+    sessions_disabled: bool = False  # no SessionService: Basic authentication only
 
 
 @dataclass
@@ -71,6 +74,7 @@ class LabBmc:
     fetcher: aiohttp.ClientSession | None = None
     sessions: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    actions: list[str] = field(default_factory=list)  # every state change, in order, for tests to read
     _versions: dict[str, int] = field(default_factory=dict)
     _slots: dict[str, SlotState] = field(default_factory=dict)
     _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)
@@ -106,7 +110,7 @@ class LabBmc:
     def check_if_match(self, resource: str, if_match: str | None) -> None:
         if if_match is None or if_match == "*":
             return
-        if if_match.removeprefix("W/") != self.etag(resource):
+        if self.faults.reject_if_match or if_match.removeprefix("W/") != self.etag(resource):
             raise Refusal(412, "Base.1.8.PreconditionFailed", "the ETag in If-Match is not current")
 
     def _within(self, since: float, seconds: float) -> bool:
@@ -115,6 +119,8 @@ class LabBmc:
     # -- sessions --------------------------------------------------------------------------------------
 
     def open_session(self, username: str, password: str) -> tuple[str, str]:
+        if self.faults.sessions_disabled:
+            raise Refusal(404, "Base.1.8.ResourceMissingAtURI", "there is no SessionService")
         if not (secrets.compare_digest(username, self.username) and secrets.compare_digest(password, self.password)):
             raise Refusal(401, "Base.1.8.NoValidSession", "invalid user name or password")
         limit = self.faults.max_sessions or self.personality.max_sessions
@@ -163,6 +169,7 @@ class LabBmc:
             self._last_on = time.monotonic()
         else:
             raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
+        self.actions.append(f"reset {reset_type}")
         self._bump("system")
 
     def busy(self) -> bool:
@@ -190,6 +197,7 @@ class LabBmc:
         self.machine.boot.target = target
         self.machine.boot.enabled = enabled
         self.machine.boot.mode = boot.get("BootSourceOverrideMode", self.machine.boot.mode)
+        self.actions.append(f"boot {target} {enabled}")
         self._bump("system")
 
     # -- virtual media ---------------------------------------------------------------------------------
@@ -218,6 +226,7 @@ class LabBmc:
             state.transfer_protocol = protocol
             if slot_id == self._first_cd():
                 self.machine.insert_cd(url)
+            self.actions.append(f"insert {slot_id} {url}")
             self._bump(slot_id)
 
         if p.insert_returns_task and not by_patch:
@@ -259,6 +268,7 @@ class LabBmc:
         state.lingers_until = time.monotonic() + p.eject_lingers * self.time_scale
         if slot_id == self._first_cd():
             self.machine.eject_cd()
+        self.actions.append(f"eject {slot_id}")
         self._bump(slot_id)
 
     def _first_cd(self) -> str:

@@ -65,9 +65,12 @@ async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamR
         if not public and not bmc.authorized(token, _basic(request.headers.get("Authorization", ""))):
             raise Refusal(401, "Base.1.8.NoValidSession", "authentication required",
                           {"WWW-Authenticate": 'Basic realm="lab BMC"'})
-        return await handler(request)
+        response = await handler(request)
     except Refusal as refusal:
         return _error(refusal)
+    if request.method != "GET" and bmc.fault_roll(faults.lost_reply_rate) and request.transport is not None:
+        request.transport.abort()  # the BMC acted, but its answer never arrives
+    return response
 
 
 async def _body(request: web.Request) -> dict[str, Any] | None:
@@ -207,7 +210,7 @@ def _allow(bmc: LabBmc, slot_id: str) -> str:
 async def post_action(request: web.Request) -> web.Response:
     bmc, path = _bmc(request), request.path.rstrip("/")
     body = await _body(request)
-    if path == f"{ROOT}/SessionService/Sessions":
+    if path == f"{ROOT}/SessionService/Sessions" and not bmc.faults.sessions_disabled:
         creds = body or {}
         token, location = bmc.open_session(str(creds.get("UserName", "")), str(creds.get("Password", "")))
         return _json({"@odata.id": location, "Id": location.rsplit("/", 1)[-1], "UserName": bmc.username},

@@ -63,7 +63,15 @@ async def set_boot(channel: RedfishChannel, system_path: str, profile: VendorPro
     name = target_name_for(target, status, profile)
     payload = boot_payload(system, profile, name, enabled)
     if not _shows(status, payload):
-        await channel.write("PATCH", system_path, {"Boot": payload}, etag=system.etag)
+        try:
+            await channel.write("PATCH", system_path, {"Boot": payload}, etag=system.etag)
+        except BmcRequestError as err:
+            # Capability probing: a BMC that wants the full boot object says which property is missing.
+            full = err.failure is FailureClass.REJECTED and err.has_message("PropertyMissing", "full Boot")
+            if not full or "BootSourceOverrideMode" in payload:
+                raise
+            payload["BootSourceOverrideMode"] = "UEFI"
+            await channel.write("PATCH", system_path, {"Boot": payload}, etag=system.etag)
     until = time.monotonic() + deadline
     while True:
         status = boot_status_of(await channel.get(system_path))

@@ -59,8 +59,9 @@ class RedfishBmc:
     """One node's BMC over Redfish (see the module docstring)."""
 
     def __init__(self, endpoint: BmcEndpoint, *, session: aiohttp.ClientSession, node: str = "",
-                 timings: BmcTimings | None = None):
+                 timings: BmcTimings | None = None, system_id: str | None = None):
         self.endpoint = endpoint
+        self.system_id = system_id  # which system, when the BMC lists several (else the first)
         self.node = node or endpoint.url
         self.timings = timings or BmcTimings()
         self.transport = BmcTransport(session, endpoint.ssl_setting())
@@ -129,7 +130,11 @@ class RedfishBmc:
         members = systems.data.get("Members") or []
         if not members:
             raise BmcRequestError(FailureClass.PROTOCOL, "the BMC lists no system")
-        system = await self.channel.get(str(members[0]["@odata.id"]))
+        paths = [str(m["@odata.id"]) for m in members]
+        chosen = [p for p in paths if p.rstrip("/").rsplit("/", 1)[-1] == self.system_id] if self.system_id else paths
+        if not chosen:
+            raise BmcRequestError(FailureClass.REJECTED, f"the BMC lists no system {self.system_id}")
+        system = await self.channel.get(chosen[0])
         manager = await self._manager_of(root, system)
         profile = select_profile(
             service_vendor=str(root.data.get("Vendor") or ""),
