@@ -1,10 +1,128 @@
-"""Build the live installer ISO: target image → live root → overlay → boot files → ISO.
+"""Build the live installer ISO: target image → live root → overlay → boot loader → ISO.
 
-Every stage is cached by the content of its inputs under one cache directory; see iso/cache.py.
+Every stage is cached by the content of its inputs under one cache directory (iso/cache.py), and
+every output is renamed into place only when complete. `build_iso` returns a `BuildReport` (the
+`pvcctl iso build --json` document) for the deploy engine.
 """
 
 from __future__ import annotations
 
-from iso.target import build_target_image
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = ["build_target_image"]
+from iso.cache import file_sha256
+from iso.chroot import Source
+from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
+from iso.keys import live_host_key
+from iso.liveroot import live_paths, live_root_stage
+from iso.mirror import resolve_mirrors
+from iso.overlay import overlay_stage
+from iso.seed import Seed
+from iso.target import StageResult, _log_path, build_target_image, target_image_stage
+from iso.tools import require_root, require_tools
+
+__all__ = ["BuildReport", "FileEntry", "build_iso", "build_target_image"]
+
+# Where the live system sees the target image (live-boot mounts the RAM copy of the medium here).
+LIVE_TARGET_IMAGE = f"/run/live/medium/{TARGET_ON_ISO}"
+LIVE_SEED_FILE = f"/run/live/medium/{SEED_ON_ISO}"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    seconds: float
+    cached: bool
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build made: the ISO, every file on it, each stage's time, the pinned host key."""
+
+    iso: str
+    files: tuple[FileEntry, ...]
+    stages: tuple[StageReport, ...]
+    host_key_fingerprint: str
+    host_key_public: str
+    target_image: str
+    live_target_image: str = LIVE_TARGET_IMAGE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @property
+    def cached(self) -> bool:
+        return all(stage.cached for stage in self.stages)
+
+
+def build_iso(cache_dir: Path, out: Path, *, seed: Seed | None = None, mirror: str | None = None,
+              release: str = "bookworm", proxy: str | None = None) -> BuildReport:
+    """Build (or find in the cache) everything and write the ISO at `out`."""
+    source = Source(resolve_mirrors(mirror), release, proxy)
+    require_root()
+    require_tools()
+    log = _log_path(cache_dir, "build")
+    target = target_image_stage(cache_dir, source)
+    live = live_root_stage(cache_dir, source, target.path, log)
+    paths = live_paths(cache_dir, source)
+    host_key = live_host_key(cache_dir / "host-key")
+    overlay = overlay_stage(cache_dir, host_key, log)
+    efiboot = boot_loader_stage(cache_dir, log)
+    inputs = IsoInputs(paths.vmlinuz, paths.initrd, paths.squashfs, overlay.path, target.path,
+                       seed.to_json() if seed else None)
+    iso = iso_stage(cache_dir, inputs, efiboot.path, out.resolve(), log)
+    stages = (target, live, overlay, efiboot, iso)
+    files = _file_entries(cache_dir, inputs, efiboot.path, iso.path)
+    return BuildReport(str(iso.path), files, tuple(_stage_report(s) for s in stages),
+                       host_key.fingerprint, host_key.public_line, str(target.path))
+
+
+def _stage_report(stage: StageResult) -> StageReport:
+    return StageReport(stage.name, round(stage.seconds, 3), stage.cached)
+
+
+def _file_entries(cache_dir: Path, inputs: IsoInputs, efiboot: Path, iso: Path) -> tuple[FileEntry, ...]:
+    memo = _HashMemo(cache_dir / "hashes.json")
+    entries = [(str(iso), iso), ("/live/vmlinuz", inputs.vmlinuz), ("/live/initrd.img", inputs.initrd),
+               ("/live/filesystem.squashfs", inputs.live_squashfs), ("/live/zz-pvc.squashfs", inputs.overlay),
+               (f"/{TARGET_ON_ISO}", inputs.target), ("/boot/grub/efiboot.img", efiboot)]
+    found = [FileEntry(name, path.stat().st_size, memo.sha256(path)) for name, path in entries]
+    if inputs.seed_json is not None:
+        data = inputs.seed_json.encode()
+        found.append(FileEntry(f"/{SEED_ON_ISO}", len(data), hashlib.sha256(data).hexdigest()))
+    memo.save()
+    return tuple(found)
+
+
+class _HashMemo:
+    """SHA-256 of big cached files, remembered by path, size and mtime so a cached build is quick."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.known: dict[str, str] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        if key not in self.known:
+            self.known[key] = file_sha256(file)
+        return self.known[key]
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.known))

@@ -7,8 +7,12 @@ reuse them; the Debian mirror is this machine's own (read from its apt sources a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from iso.build import BuildReport
 
 TEST_CACHE = Path("/var/cache/pvcctl-test")
 
@@ -27,3 +31,12 @@ def target_image(debian_mirror: str) -> Path:
     from iso.build import build_target_image
 
     return build_target_image(TEST_CACHE / "iso", mirror=debian_mirror)
+
+
+@pytest.fixture(scope="session")
+def live_iso(debian_mirror: str) -> BuildReport:
+    """The live installer ISO without a seed (tests give it theirs with write_iso_with_seed)."""
+    from iso.build import build_iso
+
+    cache = TEST_CACHE / "iso"
+    return build_iso(cache, cache / "pvc-live-test.iso", mirror=debian_mirror)
