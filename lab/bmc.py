@@ -75,6 +75,7 @@ class LabBmc:
     sessions: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     actions: list[str] = field(default_factory=list)  # every state change, in order, for tests to read
+    refusals: list[int] = field(default_factory=list)  # the status of every refused request
     _versions: dict[str, int] = field(default_factory=dict)
     _slots: dict[str, SlotState] = field(default_factory=dict)
     _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)

@@ -67,6 +67,7 @@ async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamR
                           {"WWW-Authenticate": 'Basic realm="lab BMC"'})
         response = await handler(request)
     except Refusal as refusal:
+        bmc.refusals.append(refusal.status)
         return _error(refusal)
     if request.method != "GET" and bmc.fault_roll(faults.lost_reply_rate) and request.transport is not None:
         request.transport.abort()  # the BMC acted, but its answer never arrives

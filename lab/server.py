@@ -46,6 +46,9 @@ class FaultsModel(BaseModel):
     busy_after_power_off: float = Field(0.0, ge=0)
     max_sessions: int | None = Field(None, ge=1)
     license_missing: bool = False
+    lost_reply_rate: float = Field(0.0, ge=0, le=1)
+    reject_if_match: bool = False
+    sessions_disabled: bool = False
 
 
 class BmcModel(BaseModel):

@@ -30,10 +30,9 @@ async def test_supermicro_flags_usbcd_and_not_connected(lab_factory: LabFactory,
 
 
 async def test_supermicro_missing_licence_is_clear_and_not_retried(lab_factory: LabFactory, http, iso_server) -> None:
-    async with lab_factory(["supermicro"], faults={"license_missing": True}) as lab:
-        async with connect(lab, http) as bmc:
-            with pytest.raises(BmcError) as caught:
-                await bmc.insert_media(f"{iso_server.http}/pvc.iso")
+    async with lab_factory(["supermicro"], faults={"license_missing": True}) as lab, connect(lab, http) as bmc:
+        with pytest.raises(BmcError) as caught:
+            await bmc.insert_media(f"{iso_server.http}/pvc.iso")
     err = caught.value
     assert err.failure is FailureClass.LICENSE and err.attempts == 1
     assert "OemLicenseNotPassed" in str(err) and "licence" in err.hint
@@ -91,9 +90,8 @@ async def test_idrac9_task_monitor_and_lingering_eject(lab_factory: LabFactory, 
 
 
 async def test_old_idrac_media_under_managers(lab_factory: LabFactory, http, iso_server) -> None:
-    async with lab_factory(["idrac9-old"]) as lab:
-        async with connect(lab, http) as bmc:
-            status = await bmc.insert_media(f"{iso_server.http}/pvc.iso")
+    async with lab_factory(["idrac9-old"]) as lab, connect(lab, http) as bmc:
+        status = await bmc.insert_media(f"{iso_server.http}/pvc.iso")
     assert status.slot == "/redfish/v1/Managers/iDRAC.Embedded.1/VirtualMedia/CD"
 
 
@@ -129,12 +127,11 @@ async def test_ami_transfer_protocol_and_full_boot_object(lab_factory: LabFactor
 
 
 async def test_openbmc_says_https_only_and_skips_the_kvm_slot(lab_factory: LabFactory, http, iso_server) -> None:
-    async with lab_factory(["openbmc"]) as lab:
-        async with connect(lab, http) as bmc:
-            with pytest.raises(BmcError) as caught:
-                await bmc.insert_media(f"{iso_server.http}/pvc.iso")
-            assert "only https://" in str(caught.value) and "serves http://" in str(caught.value)
-            status = await bmc.insert_media(f"{iso_server.https}/pvc.iso")
+    async with lab_factory(["openbmc"]) as lab, connect(lab, http) as bmc:
+        with pytest.raises(BmcError) as caught:
+            await bmc.insert_media(f"{iso_server.http}/pvc.iso")
+        assert "only https://" in str(caught.value) and "serves http://" in str(caught.value)
+        status = await bmc.insert_media(f"{iso_server.https}/pvc.iso")
     assert status.slot.endswith("/Slot_1")
 
 
@@ -154,11 +151,10 @@ async def test_standard_vendor_probes_insert_payload(lab_factory: LabFactory, ht
 
 
 async def test_broken_iso_server_shows_up(lab_factory: LabFactory, http, iso_server) -> None:
-    async with lab_factory(["standard"]) as lab:
-        async with connect(lab, http) as bmc:
-            with pytest.raises(BmcError) as caught:
-                await bmc.insert_media(f"{iso_server.http}/broken.iso")
-            with pytest.raises(BmcError, match="HEAD .* answered 404"):
-                await bmc.insert_media(f"{iso_server.http}/missing.iso")
+    async with lab_factory(["standard"]) as lab, connect(lab, http) as bmc:
+        with pytest.raises(BmcError) as caught:
+            await bmc.insert_media(f"{iso_server.http}/broken.iso")
+        with pytest.raises(BmcError, match=r"HEAD .* answered 404"):
+            await bmc.insert_media(f"{iso_server.http}/missing.iso")
     assert "not an ISO 9660 header" in str(caught.value)
     assert "broken.iso" in caught.value.hint
