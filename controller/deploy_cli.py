@@ -2,8 +2,112 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from pathlib import Path
+
 import typer
+
+from controller.errors import UserError
+from controller.journal import Journal, last_run_pointer
+from controller.scheduler import DeployOptions, run_deploy
+from controller.view import summary_table
+
+
+class NoRunError(UserError):
+    """There is no earlier run to continue, show or watch."""
+
+
+def _run_dir(run: Path | None) -> Path:
+    if run is not None:
+        if not (run / "journal.sqlite").is_file():
+            raise NoRunError(f"{run} is not a run directory (no journal.sqlite in it)")
+        return run
+    pointer = last_run_pointer()
+    if not pointer.is_file():
+        raise NoRunError("no earlier run found; start one with pvcctl deploy INVENTORY (or give --run DIR)")
+    return Path(pointer.read_text().strip())
+
+
+def deploy(
+    inventory: Path = typer.Argument(..., help="the inventory file"),
+    only: str = typer.Option("", "--only", help="comma-separated node names to deploy (default: all)"),
+    concurrency: int = typer.Option(-1, "--concurrency", help="nodes at once (default: the inventory's; 0 = all)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the last run of this cluster"),
+    partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
+    as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
+) -> None:
+    """Install every node of INVENTORY at once; write the pvc-ansible inventory when all are done."""
+    nodes = tuple(n.strip() for n in only.split(",") if n.strip())
+    code = asyncio.run(run_deploy(DeployOptions(inventory, nodes, concurrency, resume, partial, as_json)))
+    raise typer.Exit(code)
+
+
+def retry(
+    nodes: list[str] = typer.Argument(..., help="the nodes to start over"),
+    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
+    as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
+) -> None:
+    """Start NODES over in the last run (after fixing what failed); the others keep their state."""
+    run_dir = _run_dir(run)
+    journal = Journal(run_dir)
+    inventory = Path(journal.meta()["inventory"])
+    journal.close()
+    options = DeployOptions(inventory, tuple(nodes), -1, True, partial, as_json, retry=True, run_dir=run_dir)
+    raise typer.Exit(asyncio.run(run_deploy(options)))
+
+
+def status(
+    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Each node's state in the last run, from its journal."""
+    from rich.console import Console
+
+    run_dir = _run_dir(run)
+    journal = Journal(run_dir)
+    rows = []
+    for name, record in sorted(journal.nodes().items()):
+        seconds = {p: s for a, p, s in journal.steps(name) if a == record.attempt}
+        rows.append({"node": name, "state": record.state.value, "attempt": record.attempt,
+                     "phase": record.phase, "error": record.error, "log": record.log, "phase_seconds": seconds})
+    cluster = journal.meta().get("cluster", "")
+    if as_json:
+        typer.echo(json.dumps({"cluster": cluster, "run_dir": str(run_dir), "nodes": rows}))
+    else:
+        Console().print(summary_table(cluster, rows))
+        typer.echo(f"run directory: {run_dir}")
+
+
+def watch(
+    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    interval: float = typer.Option(1.0, "--interval", help="seconds between looks"),
+) -> None:
+    """Print the last run's events as they are journalled, until Ctrl-C."""
+    journal = Journal(_run_dir(run))
+    last = 0
+    try:
+        while True:
+            for event_id, event in journal.events(last):
+                last = event_id
+                stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))
+                what = event["state"] or event["kind"]
+                typer.echo(f"{stamp} {event['node'] or '-'} [{event['phase'] or '-'}] {what}: {event['message']}")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
 
 
 def register(app: typer.Typer) -> None:
-    """Add the deploy engine's commands to the top-level app."""
+    """Add the deploy engine's commands to the top-level app (and `up` to `pvcctl lab`)."""
+    app.command("deploy")(deploy)
+    app.command("retry")(retry)
+    app.command("status")(status)
+    app.command("watch")(watch)
+    from lab.sim import lab_up
+
+    from lab.cli import app as lab_app
+
+    lab_app.command("up")(lab_up)

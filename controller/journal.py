@@ -132,7 +132,8 @@ class Journal:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         what = event.state.value if event.state else event.kind.value
         with self.log_path(event.node, event.attempt).open("a", encoding="utf-8") as log:
-            log.write(f"{stamp} [{event.phase or '-'}] {what}: {event.message}\n")
+            text = event.message or ("started" if event.state and event.state.working else "")
+            log.write(f"{stamp} [{event.phase or '-'}] {what}: {text}\n")
 
     def nodes(self) -> dict[str, NodeRecord]:
         rows = self._db.execute("SELECT node, state, phase, attempt, error, log FROM nodes").fetchall()

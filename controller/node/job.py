@@ -1,0 +1,105 @@
+"""NodeJob: one node's pipeline, from a given phase, with a deadline per step and node-level retries.
+
+A job never raises (but on cancel): every failure becomes a `failed` event with the error and the
+log path, so one node cannot take the others down. A failure that starting over can cure (the node
+never came up, the install failed, the link broke) starts the node over from preflight, up to
+`retries` more times, each attempt with its own log. A BMC that failed for good (its own step
+retries are spent), a bad plan, or a host key that is not the pinned one is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controller.bmc.errors import BmcError
+from controller.errors import UserError
+from controller.live import HostKeyMismatch
+from controller.node.events import Event, EventKind
+from controller.node.states import PHASES, NodeState, Phase, advance
+from controller.node.steps import STEPS, NodeContext, Services
+from inventory.model import Node
+
+NOT_RETRIED = (BmcError, UserError, HostKeyMismatch)
+
+
+@dataclass
+class JobOutcome:
+    state: NodeState
+    attempt: int
+    results: dict[str, dict[str, Any]]
+    error: str = ""
+
+
+class NodeJob:
+    def __init__(self, node: Node, services: Services, *, deadlines: dict[str, int], retries: int,
+                 stopping: Callable[[], bool]):
+        self.node = node
+        self.services = services
+        self.deadlines = deadlines
+        self.retries = retries
+        self.stopping = stopping
+        self.state = NodeState.PENDING
+
+    def _emit(self, state: NodeState, attempt: int, message: str = "", phase: str = "", **data: Any) -> None:
+        self.state = advance(self.state, state)
+        self.services.bus.emit(Event(self.node.hostname, EventKind.STATE, message, state=state,
+                                     phase=phase or (state.value if state.working else ""), attempt=attempt,
+                                     data=data))
+
+    async def run(self, start: Phase = Phase.PREFLIGHT, attempt: int = 1,
+                  results: dict[str, dict[str, Any]] | None = None, state: NodeState = NodeState.PENDING,
+                  ) -> JobOutcome:
+        self.state = state
+        ctx = NodeContext(self.node, attempt, self.services, dict(results or {}))
+        first_attempt = attempt
+        while True:
+            outcome = await self._attempt(ctx, start)
+            if outcome.state is not NodeState.FAILED or not self._retryable(outcome, ctx.attempt - first_attempt):
+                return outcome
+            ctx = NodeContext(self.node, ctx.attempt + 1, self.services)
+            start = Phase.PREFLIGHT
+            self.services.bus.emit(Event(self.node.hostname, EventKind.MESSAGE,
+                                         f"starting over (attempt {ctx.attempt})", attempt=ctx.attempt))
+
+    def _retryable(self, outcome: JobOutcome, retried: int) -> bool:
+        return retried < self.retries and not self.stopping() and self._cause_retryable
+
+    async def _attempt(self, ctx: NodeContext, start: Phase) -> JobOutcome:
+        phase = start
+        try:
+            for phase in PHASES[start.order:]:
+                if self.stopping() and phase.destructive:
+                    self._emit(NodeState.STOPPED, ctx.attempt, f"stopped before {phase}", phase=phase.value)
+                    return JobOutcome(NodeState.STOPPED, ctx.attempt, ctx.results)
+                self._emit(NodeState.of(phase), ctx.attempt)
+                began = time.monotonic()
+                async with asyncio.timeout(self.deadlines.get(phase.value, 3600)):
+                    result = await STEPS[phase](ctx)
+                ctx.results[phase.value] = result
+                self.services.bus.emit(Event(self.node.hostname, EventKind.STEP, f"{phase} done", phase=phase.value,
+                                             attempt=ctx.attempt, data={"seconds": time.monotonic() - began,
+                                                                        "result": result}))
+        except asyncio.CancelledError:
+            self._emit(NodeState.STOPPED, ctx.attempt, f"interrupted during {phase}", phase=phase.value)
+            raise
+        except Exception as err:  # a node's failure is reported, never spread
+            return self._failed(ctx, phase, err)
+        self._emit(NodeState.DONE, ctx.attempt)
+        return JobOutcome(NodeState.DONE, ctx.attempt, ctx.results)
+
+    def _failed(self, ctx: NodeContext, phase: Phase, err: Exception) -> JobOutcome:
+        if isinstance(err, TimeoutError):
+            message = f"{phase} did not finish within its deadline of {self.deadlines.get(phase.value)}s"
+        else:
+            message = str(err) or type(err).__name__
+        self._cause_retryable = not isinstance(err, NOT_RETRIED)
+        log = self.services.logs / f"{self.node.hostname}.{ctx.attempt}.log"
+        self._emit(NodeState.FAILED, ctx.attempt, message, phase=phase.value, log=str(log),
+                   error_type=type(err).__name__)
+        return JobOutcome(NodeState.FAILED, ctx.attempt, ctx.results, message)
+
+    _cause_retryable = True

@@ -1,0 +1,219 @@
+"""The steps of one node's pipeline (DESIGN.md §3): each checks before it acts, each returns a result.
+
+A step gets the node's `NodeContext` (this attempt) and the run's shared `Services`; what a step
+returns is journalled, and later steps (or a resumed run) read it back from `ctx.results`.
+Steps that change a machine say what they are about to do, in an event, before they do it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.bmc.base import Bmc, PowerState
+from controller.errors import OperationError
+from controller.live import HostKeyMismatch, LiveError, LiveSession, RemoteInstall, SshTarget
+from controller.node.events import Event, EventBus, EventKind
+from controller.node.states import Phase
+from controller.server.checkin import CheckinDesk
+from installer.plan import Plan
+from inventory.model import Node
+
+Result = dict[str, Any]
+
+
+class InstallFailed(OperationError):
+    """The installer ended with a failure (its final line says where)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-phase limiters: BMC operations, ISO transfers (insert until live), installs."""
+
+    bmc: asyncio.Semaphore
+    iso: asyncio.Semaphore
+    install: asyncio.Semaphore
+
+    @classmethod
+    def of(cls, bmc: int, iso: int, install: int) -> Limits:
+        return cls(asyncio.Semaphore(bmc), asyncio.Semaphore(iso), asyncio.Semaphore(install))
+
+
+@dataclass
+class Services:
+    """What every node's steps share in one run."""
+
+    bmc_for: Callable[[Node], Bmc]
+    iso_url: str
+    live_host_keys: tuple[str, ...]
+    client_key: Path
+    installer: Path
+    plans: dict[str, Plan]
+    desk: CheckinDesk
+    bus: EventBus
+    limits: Limits
+    logs: Path
+    run_id: str
+    poll: float = 1.0  # how often to look again (progress file, a rebooting node's SSH)
+
+
+@dataclass
+class NodeContext:
+    node: Node
+    attempt: int
+    services: Services
+    results: dict[str, Result] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.hostname
+
+    @property
+    def remote_run(self) -> str:
+        return f"{self.services.run_id}-{self.attempt}"
+
+    def say(self, message: str, phase: Phase, **data: Any) -> None:
+        self.services.bus.emit(Event(self.name, EventKind.MESSAGE, message, phase=phase.value,
+                                     attempt=self.attempt, data=data))
+
+    @contextlib.asynccontextmanager
+    async def bmc(self) -> AsyncIterator[Bmc]:
+        async with self.services.limits.bmc, self.services.bmc_for(self.node) as bmc:
+            yield bmc
+
+
+async def preflight(ctx: NodeContext) -> Result:
+    async with ctx.bmc() as bmc:
+        identity = await bmc.identity()
+        media = await bmc.media_status()
+    ctx.services.desk.expect(ctx.name, serial=identity.serial, macs=identity.macs,
+                             address=ctx.node.management_address)
+    ctx.say(f"{identity.manufacturer} {identity.model} serial {identity.serial}, power {identity.power}",
+            Phase.PREFLIGHT)
+    return {"identity": identity.as_dict(), "media": media.as_dict()}
+
+
+async def media(ctx: NodeContext) -> Result:
+    ctx.say(f"ejecting all virtual media of {ctx.node.bmc.address}, then inserting the ISO", Phase.MEDIA)
+    async with ctx.bmc() as bmc:
+        await bmc.eject_all_media()
+        status = await bmc.insert_media(ctx.services.iso_url)
+    if not status.inserted:
+        raise OperationError("the BMC does not show the ISO as inserted", node=ctx.name, phase="media")
+    return {"media": status.as_dict()}
+
+
+async def boot(ctx: NodeContext) -> Result:
+    ctx.services.desk.forget(ctx.name)  # only a check-in after this boot counts
+    async with ctx.bmc() as bmc:
+        override = await bmc.set_boot_once_cd()
+        power = await bmc.power_state()
+        if power is PowerState.ON:
+            ctx.say(f"force-restarting {ctx.name} (it is on) to boot the ISO", Phase.BOOT)
+            await bmc.force_restart()
+        else:
+            ctx.say(f"powering on {ctx.name} to boot the ISO", Phase.BOOT)
+            await bmc.power_on()
+    return {"boot": override.as_dict(), "was": power.value}
+
+
+async def live(ctx: NodeContext) -> Result:
+    checkin = await ctx.services.desk.wait(ctx.name)
+    target = _live_target(ctx, checkin.ssh_address, checkin.ssh_port)
+    async with await LiveSession.open(target) as session:
+        await session.run("true")
+    ctx.say(f"live system up at {target.host}:{target.port}, host key verified", Phase.LIVE)
+    return {"address": target.host, "port": target.port, "serial": checkin.serial, "macs": list(checkin.macs)}
+
+
+def _live_target(ctx: NodeContext, host: str, port: int) -> SshTarget:
+    return SshTarget(host, port, "root", ctx.services.live_host_keys, ctx.services.client_key, ctx.name)
+
+
+async def install(ctx: NodeContext) -> Result:
+    where = ctx.results[Phase.LIVE.value]
+    services = ctx.services
+    async with services.limits.install, await LiveSession.open(
+        _live_target(ctx, where["address"], where["port"]), "install"
+    ) as session:
+        remote = RemoteInstall(session, ctx.remote_run)
+        if await remote.started():
+            ctx.say(f"reattaching to the install already running ({remote.dir})", Phase.INSTALL)
+        else:
+            ctx.say(f"starting the installer: it WIPES the disk matching {services.plans[ctx.name].disk}",
+                    Phase.INSTALL)
+            await remote.start(services.installer, services.plans[ctx.name].to_dict())
+        outcome = await remote.follow(lambda line: _progress(ctx, line), ctx.services.poll)
+        if outcome.exit_code != 0:
+            await remote.fetch(_attempt_dir(ctx))
+            final = outcome.final
+            raise InstallFailed(f"installer exit {outcome.exit_code} at {final.get('step', '?')}: "
+                                f"{final.get('message', '')}", node=ctx.name, phase="install")
+    return {"remote": remote.dir, "exit_code": 0}
+
+
+def _progress(ctx: NodeContext, line: dict[str, Any]) -> None:
+    ctx.services.bus.emit(Event(ctx.name, EventKind.PROGRESS, str(line.get("message", "")), phase="install",
+                                attempt=ctx.attempt, data={"percent": line.get("percent", 0),
+                                                           "step": line.get("step", "")}))
+
+
+def _attempt_dir(ctx: NodeContext) -> Path:
+    return ctx.services.logs / f"{ctx.name}.{ctx.attempt}"
+
+
+async def collect(ctx: NodeContext) -> Result:
+    where = ctx.results[Phase.LIVE.value]
+    async with await LiveSession.open(_live_target(ctx, where["address"], where["port"]), "collect") as session:
+        report = await RemoteInstall(session, ctx.remote_run).fetch(_attempt_dir(ctx))
+    if not report.get("ssh_host_keys"):
+        raise OperationError("the installer's report names no SSH host keys", node=ctx.name, phase="collect")
+    return {"report": report, "logs": str(_attempt_dir(ctx))}
+
+
+async def finalize(ctx: NodeContext) -> Result:
+    ctx.say(f"ejecting the ISO and restarting {ctx.name} from its disk", Phase.FINALIZE)
+    async with ctx.bmc() as bmc:
+        await bmc.eject_all_media()
+        override = await bmc.set_boot_disk()
+        await bmc.force_restart()
+    return {"boot": override.as_dict()}
+
+
+async def verify(ctx: NodeContext) -> Result:
+    """SSH in as the deploy user, trusting only the host keys the installer reported."""
+    where = ctx.results[Phase.LIVE.value]
+    report = ctx.results[Phase.COLLECT.value]["report"]
+    address = ctx.node.management_address or where["address"]
+    target = SshTarget(address, where["port"], ctx.node.install.deploy_user, tuple(report["ssh_host_keys"]),
+                       ctx.services.client_key, ctx.name)
+    started = time.monotonic()
+    while True:
+        try:
+            async with await LiveSession.open(target, "verify") as session:
+                hostname = (await session.run("hostname")).strip()
+            break
+        except HostKeyMismatch:
+            raise
+        except LiveError:
+            await asyncio.sleep(ctx.services.poll)  # still rebooting; the phase deadline bounds this
+    ctx.say(f"installed system answers at {address} as {hostname} ({time.monotonic() - started:.1f}s)",
+            Phase.VERIFY)
+    return {"address": address, "host_keys": list(report["ssh_host_keys"]), "hostname": hostname}
+
+
+STEPS: dict[Phase, Callable[[NodeContext], Awaitable[Result]]] = {
+    Phase.PREFLIGHT: preflight,
+    Phase.MEDIA: media,
+    Phase.BOOT: boot,
+    Phase.LIVE: live,
+    Phase.INSTALL: install,
+    Phase.COLLECT: collect,
+    Phase.FINALIZE: finalize,
+    Phase.VERIFY: verify,
+}

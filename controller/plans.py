@@ -1,0 +1,177 @@
+"""From the inventory to what the nodes get: each node's install `Plan`, the ISO's `Seed`, and the ISO.
+
+Pure functions of the resolved `Cluster` (plus the controller's public key), except `resolve_iso`,
+which finds or builds the ISO the run serves and the live host key to pin for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from controller.errors import UserError
+from installer.plan import Network, Plan, PlanError
+from inventory.model import Cluster, Node
+from iso.seed import Seed, SeedError, SeedNode
+
+# Where the live system keeps the target root image (iso/build.py's LIVE_TARGET_IMAGE).
+DEFAULT_LIVE_IMAGE = "/run/live/medium/pvc/target.squashfs"
+HOST_KEY_SUFFIX = ".hostkey.pub"
+
+
+class PlanInputError(UserError):
+    """The inventory makes a plan the installer would refuse."""
+
+
+def live_image_path() -> str:
+    try:
+        from iso.build import LIVE_TARGET_IMAGE
+    except ImportError:
+        return DEFAULT_LIVE_IMAGE
+    return str(LIVE_TARGET_IMAGE)
+
+
+def plan_for(node: Node, controller_key: str) -> Plan:
+    """The node's install plan; the controller's key is added so verify can log in as the deploy user."""
+    install, net = node.install, node.install_network
+    plan = Plan(
+        hostname=node.fqdn,
+        disk=install.disk,
+        network=Network(
+            interface=net.interface, mac=net.mac, vlan=net.vlan, bond_mode=net.bond_mode,
+            bond_slaves=net.bond_slaves, address=str(net.address) if net.address else None,
+            gateway=net.gateway, dns=install.dns,
+        ),
+        filesystem=install.filesystem,
+        method=install.method,
+        release=install.release,
+        mirror=install.mirror,
+        packages=install.packages,
+        deploy_user=install.deploy_user,
+        ssh_keys=tuple(dict.fromkeys([*install.ssh_keys, controller_key.strip()])),
+        root_password_hash=install.root_password_hash.get_secret_value() if install.root_password_hash else None,
+        timezone=install.timezone,
+        image=live_image_path() if install.method == "image" else None,
+        boot_mode=install.boot_mode,
+    )
+    try:
+        plan.check()
+    except PlanError as err:
+        raise PlanInputError(f"node {node.hostname}: its install plan is wrong: {err}") from None
+    return plan
+
+
+def seed_for(cluster: Cluster, controller_key: str) -> Seed:
+    """The ISO's seed: controller URL and key, and each node that has a known install MAC."""
+    nodes = []
+    for node in cluster.nodes:
+        net = node.install_network
+        if not net.mac:
+            continue  # found by DHCP and check-in instead; the BMC's MACs come only at preflight
+        nodes.append(SeedNode(name=node.hostname, macs=(net.mac,), interface=net.interface,
+                              address=str(net.address) if net.address else None, gateway=net.gateway,
+                              vlan=net.vlan, dns=node.install.dns))
+    try:
+        return Seed(cluster.controller.url, controller_key.strip(), tuple(nodes))
+    except SeedError as err:
+        raise PlanInputError(f"the ISO seed cannot be made from the inventory: {err}") from None
+
+
+@dataclass(frozen=True)
+class IsoSource:
+    """The ISO the BMCs boot: a local file served by the controller, or a URL elsewhere."""
+
+    local: Path | None
+    url: str | None
+    host_keys: tuple[str, ...]  # the live system's host key(s) to pin
+
+    @property
+    def served(self) -> bool:
+        return self.local is not None
+
+
+def _read_host_key(path: Path, what: str) -> tuple[str, ...]:
+    if not path.is_file():
+        raise UserError(f"{what}: the live host key {path} is missing; the ISO build writes it beside the "
+                        "ISO (pvcctl iso build), or put the live system's ssh_host_ed25519_key.pub there")
+    lines = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    if not lines:
+        raise UserError(f"{path} is empty: it must hold the live system's SSH host public key")
+    return lines
+
+
+def named_iso(cluster: Cluster) -> IsoSource:
+    """The ISO the inventory names (controller.iso), with its pinned host key beside it."""
+    text = cluster.controller.iso or ""
+    scheme = urlsplit(text).scheme
+    if scheme in ("http", "https"):
+        key = cluster.controller.state_dir / cluster.name / ("live" + HOST_KEY_SUFFIX)
+        return IsoSource(None, text, _read_host_key(key, f"controller.iso {text}"))
+    path = Path(text)
+    if not path.is_absolute():
+        path = cluster.source.parent / path
+    if not path.is_file():
+        raise UserError(f"controller.iso: {path} does not exist; build one with pvcctl iso build "
+                        "or remove controller.iso to let deploy build it")
+    return IsoSource(path, None, _read_host_key(Path(str(path) + HOST_KEY_SUFFIX), f"controller.iso {path}"))
+
+
+async def resolve_iso(cluster: Cluster, controller_key: str) -> IsoSource:
+    """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed."""
+    if cluster.controller.iso:
+        return named_iso(cluster)
+    from iso.build import build_iso  # heavy: only when no ISO is named
+
+    seed = seed_for(cluster, controller_key)
+    cluster_dir = cluster.controller.state_dir / cluster.name
+    out = cluster_dir / "pvc-live.iso"
+    report = await asyncio.to_thread(build_iso, cluster_dir / "iso-cache", out, seed=seed)
+    Path(str(out) + HOST_KEY_SUFFIX).write_text(report.host_key_public.strip() + "\n")
+    return IsoSource(Path(report.iso), None, (report.host_key_public.strip(),))
+
+
+class ControllerAddressError(UserError):
+    """The controller URL names an address this machine does not have: nothing could reach it."""
+
+
+def check_controller_address(cluster: Cluster) -> None:
+    """Before any BMC is touched: controller.url must be an address of this machine."""
+    import socket
+
+    url = cluster.controller.url
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        raise ControllerAddressError(f"controller.url {url}: cannot resolve {host!r}; write an address "
+                                     "of this machine that the BMCs and nodes can reach") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind((address[0], 0))
+                return
+            except OSError:
+                continue
+    raise ControllerAddressError(f"controller.url {url}: {host} is not an address of this machine, so no BMC "
+                                 "or node could reach the controller; write one of this machine's addresses")
+
+
+def controller_key(cluster: Cluster) -> tuple[Path, str]:
+    """The controller's SSH key (the inventory's, or one made once in the state directory):
+    the private key's path and the public key line."""
+    import asyncssh
+
+    path = cluster.controller.ssh_key or cluster.controller.state_dir / cluster.name / "controller_ed25519"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"pvcctl@{cluster.name}")
+        key.write_private_key(str(path))
+        path.chmod(0o600)
+        key.write_public_key(str(path) + ".pub")
+    try:
+        key = asyncssh.read_private_key(str(path))
+    except (OSError, asyncssh.KeyImportError) as err:
+        raise UserError(f"controller.ssh_key {path}: cannot read it as an SSH private key: {err}") from None
+    return path, key.export_public_key().decode().strip()

@@ -1,0 +1,396 @@
+"""The simulated machine's software: a live node when it boots the ISO, the installed system after.
+
+Plugged into `lab.machine.SimulatedMachine`'s boot hooks behind the BMC emulator (`lab.server`):
+when a machine boots from the inserted ISO URL, its `SimulatedNode` fetches the ISO like a BMC
+would, reads the seed from it (xorriso), and brings up a live node on its own loopback address: a
+real asyncssh server holding the ISO's pinned host key, trusting the controller key from the seed,
+that runs commands in a per-node home directory (the real installer runs there, in simulated-disk
+mode: `pvc-simulate.json` in that home says so), and that checks in to the controller as the ISO
+does. Booted from disk after an install, it serves SSH as the installed system: the deploy user,
+the plan's keys, and the host key the installer generated (kept on the "disk" by an ssh-keygen
+wrapper, because a simulated install throws its keys away).
+
+`SimLab` runs N such machines behind emulated BMCs and writes their inventory; `pvcctl lab up
+--sim N` runs one until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncssh
+import typer
+
+from controller.errors import UserError
+from controller.live import SIMULATE_FILE, STEP_DELAY_FILE
+from iso.keys import fingerprint
+from iso.seed import Seed
+from lab.machine import BootEvent, BootSource, Machine
+
+log = logging.getLogger(__name__)
+
+CHECKIN_INTERVAL = 0.5
+
+_KEYGEN_WRAPPER = """#!/bin/sh
+# A simulated install throws its host keys away; the simulated machine keeps them on its "disk".
+/usr/bin/ssh-keygen "$@" || exit $?
+key=""; prev=""
+for arg in "$@"; do [ "$prev" = "-f" ] && key="$arg"; prev="$arg"; done
+if [ -n "$key" ] && [ -n "$PVC_SIM_DISK" ]; then mkdir -p "$PVC_SIM_DISK" && cp "$key" "$key.pub" "$PVC_SIM_DISK/"; fi
+"""
+
+
+def simulated_disks(serial: str, macs: tuple[str, ...]) -> dict[str, Any]:
+    """What the installer's --simulate reads: one 480 GB disk, the machine's NICs, UEFI."""
+    return {
+        "lsblk": {"blockdevices": [{"name": "sda", "path": "/dev/sda", "type": "disk", "size": 480_103_981_056,
+                                    "model": "SIMULATED SSD", "vendor": "PVCLAB", "serial": f"{serial}-D0",
+                                    "tran": "sata", "rm": False, "ro": False, "children": []}]},
+        "interfaces": {f"eth{i}": mac for i, mac in enumerate(macs)},
+        "efi": True,
+    }
+
+
+class _Server(asyncssh.SSHServer):
+    """Public-key logins for one user only."""
+
+    def __init__(self, node: SimulatedNode, user: str, keys: asyncssh.SSHAuthorizedKeys):
+        self.node, self.user, self.keys = node, user, keys
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.node.connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.node.connections.discard(self.conn)
+
+    def begin_auth(self, username: str) -> bool:
+        if username == self.user:
+            self.conn.set_authorized_keys(self.keys)
+        return True
+
+
+class SimulatedNode:
+    """One machine's software; `on_boot`/`on_power_off` are the machine's hooks."""
+
+    def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05):
+        self.machine = machine
+        self.home = home
+        self.address = address
+        self.live_key = live_key
+        self.step_delay = step_delay
+        self.port = 0  # chosen on the first boot, kept (the live and the installed system share it)
+        self.hostname = ""
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.checkins: list[int] = []  # the controller's answers, in order
+        self._server: asyncssh.SSHAcceptor | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.bin = home / "bin"
+        self.disk = home / "disk"
+
+    # -- the machine's hooks -------------------------------------------------------------------------
+
+    async def on_boot(self, machine: Machine, event: BootEvent) -> None:
+        # a real machine boots on its own time: the BMC's power request returns first
+        task = asyncio.create_task(self._boot(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_power_off(self, machine: Machine) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self._stop_ssh()
+
+    async def _boot(self, event: BootEvent) -> None:
+        try:
+            if event.source is BootSource.CD:
+                await self._boot_live(event.image_url)
+            else:
+                await self._boot_installed()
+        except Exception:  # a simulated machine that fails to boot just sits there, like a real one
+            log.exception("%s: boot from %s failed", self.machine.name, event.source)
+
+    # -- live system ---------------------------------------------------------------------------------
+
+    async def _boot_live(self, image_url: str) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        iso = self.home / "live.iso"
+        async with aiohttp.ClientSession() as http, http.get(image_url) as answer:
+            answer.raise_for_status()
+            iso.write_bytes(await answer.read())
+        seed = Seed.from_json(await self._extract(iso, "/pvc/seed.json"))
+        mine = seed.match(set(self.machine.macs), self.machine.serial)
+        if mine is not None and mine.address:
+            self.address = mine.address.split("/")[0]
+        self._write_tools()
+        (self.home / SIMULATE_FILE).write_text(json.dumps(simulated_disks(self.machine.serial, self.machine.macs)))
+        (self.home / STEP_DELAY_FILE).write_text(f"{self.step_delay}\n")
+        keys = asyncssh.import_authorized_keys(seed.controller_key + "\n")
+        await self._serve("root", keys, self.live_key)
+        public = asyncssh.read_private_key(str(self.live_key)).export_public_key().decode()
+        await self._check_in(seed, fingerprint(public), mine.name if mine else "")
+
+    async def _extract(self, iso: Path, member: str) -> str:
+        out = self.home / "seed.json"
+        proc = await asyncio.create_subprocess_exec(
+            "xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", member, str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"xorriso could not read {member} from {iso}: {err.decode()[-300:]}")
+        return out.read_text()
+
+    def _write_tools(self) -> None:
+        self.bin.mkdir(parents=True, exist_ok=True)
+        wrapper = self.bin / "ssh-keygen"
+        wrapper.write_text(_KEYGEN_WRAPPER)
+        wrapper.chmod(0o755)
+
+    async def _check_in(self, seed: Seed, host_key: str, name: str) -> None:
+        body = {"serial": self.machine.serial, "macs": list(self.machine.macs), "addresses": [f"{self.address}/8"],
+                "boot_mode": "uefi", "host_key_fingerprint": host_key, "node": name, "ssh_port": self.port}
+        url = seed.controller_url.rstrip("/") + "/api/v1/checkin"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            while True:  # as the live ISO does: until acknowledged
+                try:
+                    async with http.post(url, json=body) as answer:
+                        self.checkins.append(answer.status)
+                        if answer.status == 200 and (await answer.json()).get("ack"):
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    self.checkins.append(0)
+                await asyncio.sleep(CHECKIN_INTERVAL)
+
+    # -- installed system ----------------------------------------------------------------------------
+
+    async def _boot_installed(self) -> None:
+        reports = sorted(self.home.glob("pvcctl/*/report.json"), key=lambda p: p.stat().st_mtime)
+        host_key = self.disk / "ssh_host_ed25519_key"
+        if not reports or not host_key.is_file():
+            log.info("%s: no installed system on the disk", self.machine.name)
+            return
+        plan = json.loads((reports[-1].parent / "plan.json").read_text())
+        self.hostname = plan["hostname"]
+        hostname = self.bin / "hostname"
+        hostname.write_text(f"#!/bin/sh\necho {self.hostname}\n")
+        hostname.chmod(0o755)
+        keys = asyncssh.import_authorized_keys("\n".join(plan["ssh_keys"]) + "\n")
+        await self._serve(plan["deploy_user"], keys, host_key)
+
+    # -- SSH -----------------------------------------------------------------------------------------
+
+    async def _serve(self, user: str, keys: asyncssh.SSHAuthorizedKeys, host_key: Path) -> None:
+        await self._stop_ssh()
+        root = str(self.home).encode()
+        self._server = await asyncssh.create_server(
+            lambda: _Server(self, user, keys), self.address, self.port, server_host_keys=[str(host_key)],
+            process_factory=self._run, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
+            allow_scp=False, reuse_address=True,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop_ssh(self) -> None:
+        self.drop_links()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def drop_links(self) -> None:
+        """Cut every SSH connection (a flaky network); the server keeps listening."""
+        for conn in list(self.connections):
+            conn.abort()
+
+    async def _run(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        env = {"PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.home),
+               "PVC_SIM_DISK": str(self.disk), "LANG": "C.UTF-8"}
+        proc = await asyncio.create_subprocess_shell(
+            process.command or "true", cwd=self.home, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        with contextlib.suppress(OSError, asyncssh.Error):
+            process.stdout.write(out.decode(errors="replace"))
+            process.stderr.write(err.decode(errors="replace"))
+            process.exit(proc.returncode or 0)
+
+
+# -- a whole simulated cluster ---------------------------------------------------------------------------
+
+
+class SimLab:
+    """N simulated machines behind emulated BMCs, their ISO and their inventory, in `directory`.
+
+    `rogue` names nodes whose live system presents a host key other than the ISO's (tests).
+    """
+
+    def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
+                 rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None):
+        if not 1 <= count <= 250:
+            raise LabUsageError(f"--sim {count}: give 1 to 250 machines")
+        self.count = count
+        self.dir = directory.resolve()
+        self.step_delay = step_delay
+        self.controller_port = controller_port or _free_port()
+        self.rogue = rogue
+        self.deploy = deploy or {}
+        self.nodes: dict[str, SimulatedNode] = {}
+        self.inventory = self.dir / "inventory.yml"
+        self.bmc_lab: Any = None
+
+    @property
+    def controller_url(self) -> str:
+        return f"http://127.0.0.1:{self.controller_port}"
+
+    def hostname(self, index: int) -> str:
+        return f"hv{index + 1}"
+
+    async def start(self) -> SimLab:
+        from lab.server import BmcLab, BmcModel, LabConfig
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        live_key = _host_key(self.dir / "live-key")
+        rogue_key = _host_key(self.dir / "rogue-key")
+        controller_key = _host_key(self.dir / "controller", "controller_ed25519")
+        config = LabConfig.from_flags(count=self.count, personalities=["standard"], state_dir=self.dir / "bmc",
+                                      port=0, base_address="127.0.1.1")
+
+        def machine(spec: BmcModel) -> Machine:
+            from lab.machine import SimulatedMachine
+
+            index = int(spec.name.removeprefix("node")) - 1
+            name = self.hostname(index)
+            box = SimulatedMachine(name=spec.name, serial=spec.serial, macs=tuple(spec.macs))
+            node = SimulatedNode(box, self.dir / "machines" / name, _node_address(index),
+                                 rogue_key if name in self.rogue else live_key, step_delay=self.step_delay)
+            box.on_boot, box.on_power_off = node.on_boot, node.on_power_off
+            self.nodes[name] = node
+            return box
+
+        self.bmc_lab = BmcLab(config, machine_factory=machine)
+        await self.bmc_lab.start()
+        public = _public_line(controller_key)
+        iso = await make_sim_iso(self.dir / "pvc-live.iso", self._seed(public))
+        (self.dir / "pvc-live.iso.hostkey.pub").write_text(_public_line(live_key) + "\n")
+        self.inventory.write_text(self._inventory(iso, controller_key))
+        return self
+
+    async def stop(self) -> None:
+        for node in self.nodes.values():
+            await node.on_power_off(node.machine)
+        if self.bmc_lab is not None:
+            await self.bmc_lab.stop()
+
+    async def __aenter__(self) -> SimLab:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def bmc(self, hostname: str) -> Any:
+        """The emulated BMC (lab.bmc.LabBmc) of a node: tests change its `faults`."""
+        index = int(hostname.removeprefix("hv")) - 1
+        return self.bmc_lab.bmcs[index].bmc
+
+    def _seed(self, controller_public: str) -> Seed:
+        from iso.seed import SeedNode
+
+        nodes = tuple(SeedNode(name=self.hostname(i), macs=(self.bmc_lab.config.bmcs[i].macs[0],),
+                               address=f"{_node_address(i)}/8") for i in range(self.count))
+        return Seed(self.controller_url, controller_public, nodes)
+
+    def _inventory(self, iso: Path, controller_key: Path) -> str:
+        from ruamel.yaml import YAML
+
+        assert self.bmc_lab.pki is not None
+        doc = {
+            "version": 1,
+            "cluster": {"name": "simlab", "domain": "sim.pvc.test"},
+            "controller": {"listen": f"127.0.0.1:{self.controller_port}", "url": self.controller_url,
+                           "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs"), "iso": str(iso)},
+            "defaults": {
+                "bmc": {"username": self.bmc_lab.config.username, "password": {"file": "bmc/password"},
+                        "ca_bundle": str(self.bmc_lab.pki.ca_path)},
+                "install": {"method": "image", "disk": "largest", "dns": ["127.0.0.53"]},
+                "install_network": {"interface": "eth0"},
+                "deploy": {"retries": 1, **self.deploy},
+            },
+            "networks": {
+                "upstream": {"subnet": "127.2.0.0/16", "gateway": "127.2.255.254", "floating_ip": "127.2.255.250",
+                             "device": "eth0"},
+                "cluster": {"subnet": "10.250.0.0/16", "floating_ip": "10.250.255.250", "device": "eth1"},
+                "storage": {"subnet": "10.251.0.0/16", "floating_ip": "10.251.255.250", "device": "eth1"},
+            },
+            "nodes": [{"hostname": self.hostname(i), "coordinator": i < min(3, self.count) if self.count >= 3
+                       else i == 0, "bmc": {"address": b.url}} for i, b in enumerate(self.bmc_lab.bmcs)],
+        }
+        out = __import__("io").StringIO()
+        YAML().dump(doc, out)
+        return "# A simulated PVC cluster written by pvcctl lab up --sim; deploy it with pvcctl deploy.\n" + \
+            out.getvalue()
+
+
+class LabUsageError(UserError):
+    """`pvcctl lab up` was asked for something it cannot run."""
+
+
+def _node_address(index: int) -> str:
+    return f"127.2.{(index + 1) >> 8}.{(index + 1) & 255}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _host_key(directory: Path, name: str = "ssh_host_ed25519_key") -> Path:
+    path = directory / name
+    if not path.is_file():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(path))
+        path.chmod(0o600)
+    return path
+
+
+def _public_line(private: Path) -> str:
+    return asyncssh.read_private_key(str(private)).export_public_key().decode().strip()
+
+
+async def make_sim_iso(out: Path, seed: Seed) -> Path:
+    """A tiny but valid ISO 9660 image (xorriso) carrying the seed at /pvc/seed.json: what the
+    simulated lab boots. It has no live system in it: the simulated machine plays that part."""
+    staging = out.parent / "iso-root"
+    (staging / "pvc").mkdir(parents=True, exist_ok=True)
+    (staging / "pvc" / "seed.json").write_text(seed.to_json())
+    proc = await asyncio.create_subprocess_exec(
+        "xorriso", "-as", "mkisofs", "-quiet", "-V", "PVC_SIM", "-R", "-J", "-o", str(out), str(staging),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"xorriso failed: {err.decode()[-300:]}")
+    return out
+
+
+def lab_up(
+    sim: int = typer.Option(..., "--sim", help="how many simulated machines (1-250)"),
+    directory: Path = typer.Option(Path("simlab"), "--dir", help="where the lab keeps its state and inventory"),
+    step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
+) -> None:
+    """Start a simulated cluster (emulated BMCs + simulated machines) until Ctrl-C; print its inventory."""
+
+    async def run() -> None:
+        async with SimLab(sim, directory, step_delay=step_delay) as lab:
+            typer.echo(f"simulated lab of {sim} machines is up; its inventory: {lab.inventory}")
+            typer.echo(f"deploy it with: pvcctl deploy {lab.inventory}   (Ctrl-C here stops the lab)")
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
