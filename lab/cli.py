@@ -1,7 +1,72 @@
-"""`pvcctl lab`: a virtual cluster on this machine (BMC emulator, simulated and QEMU machines)."""
+"""`pvcctl lab`: a virtual cluster on this machine (BMC emulator, simulated and QEMU machines).
+
+    pvcctl lab bmc --count 3 --personality idrac9 --personality ilo      # 127.0.1.1-3:8443
+    pvcctl lab bmc --config lab.yml
+
+Runs until Ctrl-C. Prints each BMC's URL, the CA to give pvcctl (--ca-bundle) and where the password is.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from lab.personalities import PERSONALITIES
+from lab.server import BmcLab, LabConfig, LabConfigError
+
 app = typer.Typer(no_args_is_help=True, help="Run a virtual cluster on this machine.")
+
+
+async def _serve(config: LabConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with BmcLab(config) as lab:
+        assert lab.pki is not None
+        for running, spec in zip(lab.bmcs, config.bmcs, strict=True):
+            typer.echo(f"bmc {running.name} {running.url} personality={spec.personality} serial={spec.serial} "
+                       f"macs={','.join(spec.macs)}")
+        typer.echo(f"ca {lab.pki.ca_path}")
+        typer.echo(f"fingerprint {lab.pki.fingerprint()}")
+        typer.echo(f"credentials user={config.username} password from {lab.password_source}")
+        typer.echo("ready: Ctrl-C stops the lab", err=True)
+        await stop.wait()
+    typer.echo("stopped", err=True)
+
+
+@app.command("bmc")
+def bmc(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Lab YAML (bmcs, port, ...).")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=1000, help="How many BMCs.")] = 1,
+    personality: Annotated[list[str] | None, typer.Option(
+        "--personality", "-p", help=f"Vendor personality, repeatable, cycled: {', '.join(PERSONALITIES)}.")] = None,
+    base_address: Annotated[str, typer.Option("--base-address", help="Address of the first BMC.")] = "127.0.1.1",
+    port: Annotated[int, typer.Option("--port", help="Port on every address (0: any free).")] = 8443,
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="CA, keys, password.")] = Path("/tmp/pvcctl-lab"),
+    password_env: Annotated[str | None, typer.Option("--password-env", help="Variable with the password.")] = None,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Multiply vendor delays by this.")] = 1.0,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds added to every request.")] = 0.0,
+    error_rate: Annotated[float, typer.Option("--error-rate", help="Share of requests answered 503.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option("--hang-rate", help="Share of requests never answered.")] = 0.0,
+    busy_after_power_off: Annotated[float, typer.Option(
+        "--busy-after-power-off", help="Seconds of 503 after a power-off.")] = 0.0,
+    max_sessions: Annotated[int | None, typer.Option("--max-sessions", help="Session limit.")] = None,
+) -> None:
+    """Serve emulated Redfish BMCs over HTTPS, one per loopback address, until Ctrl-C."""
+    if config is not None:
+        lab_config = LabConfig.from_yaml(config)
+    else:
+        unknown = [p for p in personality or [] if p not in PERSONALITIES]
+        if unknown:
+            raise LabConfigError(f"unknown personality {', '.join(unknown)}; choose from {', '.join(PERSONALITIES)}")
+        faults = {"latency": latency, "error_rate": error_rate, "hang_rate": hang_rate,
+                  "busy_after_power_off": busy_after_power_off, "max_sessions": max_sessions}
+        lab_config = LabConfig.from_flags(count=count, personalities=personality or [], state_dir=state_dir,
+                                          port=port, base_address=base_address, faults=faults,
+                                          password_env=password_env, time_scale=time_scale)
+    asyncio.run(_serve(lab_config))

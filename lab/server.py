@@ -76,7 +76,10 @@ class LabConfig(BaseModel):
     def from_flags(cls, *, count: int, personalities: list[str], state_dir: Path, port: int = 8443,
                    base_address: str = "127.0.1.1", faults: dict[str, Any] | None = None,
                    **extra: Any) -> LabConfig:
-        base = ipaddress.ip_address(base_address)
+        try:
+            base = ipaddress.ip_address(base_address)
+        except ValueError:
+            raise LabConfigError(f"--base-address {base_address!r} is not an IP address") from None
         names = personalities or ["standard"]
         bmcs = [
             {"name": f"node{i + 1:03d}", "address": str(base + i), "personality": names[i % len(names)],
@@ -85,7 +88,10 @@ class LabConfig(BaseModel):
              "faults": faults or {}}
             for i in range(count)
         ]
-        return cls.model_validate({"state_dir": state_dir, "port": port, "bmcs": bmcs, **extra})
+        try:
+            return cls.model_validate({"state_dir": state_dir, "port": port, "bmcs": bmcs, **extra})
+        except ValidationError as err:
+            raise LabConfigError(f"lab flags: {_first_problem(err)}") from None
 
     @classmethod
     def from_yaml(cls, path: Path) -> LabConfig:
@@ -95,9 +101,7 @@ class LabConfig(BaseModel):
         except (OSError, YAMLError) as err:
             raise LabConfigError(f"lab config {path}: cannot read it: {err}") from None
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise LabConfigError(f"lab config {path}: {where}: {first['msg']}") from None
+            raise LabConfigError(f"lab config {path}: {_first_problem(err)}") from None
 
     def check(self) -> None:
         for bmc in self.bmcs:
@@ -106,6 +110,11 @@ class LabConfig(BaseModel):
                                      f"choose from {', '.join(PERSONALITIES)}")
             if not ipaddress.ip_address(bmc.address).is_loopback:
                 raise LabConfigError(f"BMC {bmc.name}: address {bmc.address} is not loopback (127.0.0.0/8)")
+
+
+def _first_problem(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 @dataclass(frozen=True)

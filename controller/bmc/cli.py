@@ -132,11 +132,11 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         raise BmcTargetError(f"--user is required with --url {opts.url}")
     endpoint = BmcEndpoint(opts.url, opts.user, _password(opts), verify_tls=not opts.insecure,
                            ca_bundle=opts.ca_bundle, fingerprint=opts.fingerprint)
-    return [Target(endpoint.url, endpoint)]
+    return [Target("", endpoint)]
 
 
 async def _run_one(target: Target, action: Action, http: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"node": target.node, "bmc": target.endpoint.url}
+    row: dict[str, Any] = {"node": target.node or "-", "bmc": target.endpoint.url}
     try:
         async with RedfishBmc(target.endpoint, session=http, node=target.node) as bmc:
             row |= {"ok": True, **await action(bmc)}
@@ -180,7 +180,7 @@ def _execute(opts: TargetOptions, action: Action, title: str, *, announce: str =
     targets = resolve_targets(opts)
     for target in targets if announce else []:
         # A destructive step says what it acts on before it acts.
-        typer.echo(f"pvcctl: {announce} node {target.node} (BMC {target.endpoint.url}) now", err=True)
+        typer.echo(f"pvcctl: {announce} node {target.node or '-'} (BMC {target.endpoint.url}) now", err=True)
     _print(asyncio.run(_run_all(targets, action)), opts.as_json, title)
 
 
