@@ -88,7 +88,7 @@ def disks_from_lsblk(lsblk: dict[str, Any], udev: dict[str, str] | None = None) 
     text (DEVLINKS gives the /dev/disk/by-id and by-path names)."""
     disks = []
     for dev in lsblk.get("blockdevices", []):
-        if _text(dev.get("type")) not in ("disk", "loop"):
+        if _text(dev.get("type")) not in ("disk", "loop", "rom"):
             continue
         path = _text(dev.get("path")) or f"/dev/{_text(dev.get('name'))}"
         props = parse_udev_properties((udev or {}).get(path, ""))
@@ -104,7 +104,7 @@ def disks_from_lsblk(lsblk: dict[str, Any], udev: dict[str, str] | None = None) 
             transport=_text(dev.get("tran")),
             loop=_text(dev.get("type")) == "loop",
             removable=_flag(dev.get("rm")) or _flag(dev.get("hotplug")),
-            read_only=_flag(dev.get("ro")),
+            read_only=_flag(dev.get("ro")) or _text(dev.get("type")) == "rom",  # optical: never a target
             links=tuple(sorted(props.get("DEVLINKS", "").split())),
             partitions=tuple(_text(c.get("path")) or f"/dev/{_text(c.get('name'))}" for c in children
                              if _text(c.get("type")) == "part"),

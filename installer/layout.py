@@ -13,11 +13,8 @@ MIB = 1024**2
 VG_NAME = "vgx"
 LARGE_DISK = 100 * GIB
 
-# GPT type GUIDs (sfdisk takes them directly, so no interactive gdisk keystrokes).
-BIOS_BOOT = "21686148-6449-6E6F-744E-656564454649"
-ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69C8477DE4"
-LINUX_LVM = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
+# gdisk type codes, as pvc-installer uses them (sgdisk takes them without keystroke scripts).
+BIOS_BOOT, ESP, LINUX_FS, LINUX_LVM = "ef02", "ef00", "8300", "8e00"
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,7 @@ class Partition:
     number: int
     name: str
     size: int | None  # bytes; None takes the rest of the disk
-    type_guid: str
+    type_code: str
 
 
 @dataclass(frozen=True)
@@ -58,12 +55,14 @@ def minimum_disk_size() -> int:
     return fixed + ALIGNMENT_AND_GPT + LVM_METADATA + sum(v.size for v in volumes(0))
 
 
-def sfdisk_script() -> str:
-    lines = ["label: gpt"]
+def sgdisk_arguments() -> list[str]:
+    """One sgdisk call creating the whole table (partitions 1 MiB aligned, the last takes the rest)."""
+    args = []
     for part in PARTITIONS:
-        size = f"size={part.size // 1024}KiB, " if part.size else ""
-        lines.append(f"{size}type={part.type_guid}, name={part.name}")
-    return "\n".join(lines) + "\n"
+        end = f"+{part.size // 1024}K" if part.size else "0"
+        args += [f"--new={part.number}:0:{end}", f"--typecode={part.number}:{part.type_code}",
+                 f"--change-name={part.number}:{part.name}"]
+    return args
 
 
 def partition_path(disk: str, number: int) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from installer.actions import StepFailed
 from installer.configure import lv_device
 from installer.context import Install
-from installer.layout import VG_NAME, sfdisk_script, volumes
+from installer.layout import VG_NAME, sgdisk_arguments, volumes
 
 
 def _on_disk(ctx: Install, device: str) -> bool:
@@ -83,8 +83,8 @@ def wipe(ctx: Install) -> None:
 
 def partition(ctx: Install) -> None:
     run = ctx.actions.run
-    run(["sfdisk", "--quiet", "--wipe", "always", "--wipe-partitions", "always", ctx.disk.path],
-        stdin=sfdisk_script())
+    run(["sgdisk", "--zap-all", ctx.disk.path])
+    run(["sgdisk", "--clear", *sgdisk_arguments(), ctx.disk.path])
     run(["partx", "--update", ctx.disk.path], check=False)
     run(["udevadm", "settle"], check=False)
     if ctx.actions.real:
