@@ -122,6 +122,7 @@ class SimulatedMachine:
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
         if self.power_delay > 0:
+            self._power = transitional  # visible at once, as a real BMC reports PoweringOn
             self._pending = asyncio.create_task(self._settle(transitional, final))
         else:
             await self._settle(transitional, final)

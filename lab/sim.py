@@ -79,8 +79,10 @@ class _Server(asyncssh.SSHServer):
 class SimulatedNode:
     """One machine's software; `on_boot`/`on_power_off` are the machine's hooks."""
 
-    def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05):
+    def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05,
+                 claimed_key: Path | None = None):
         self.machine = machine
+        self.claimed_key = claimed_key  # an impostor: checks in with this key's fingerprint, serves live_key
         self.home = home
         self.address = address
         self.live_key = live_key
@@ -133,7 +135,7 @@ class SimulatedNode:
         (self.home / STEP_DELAY_FILE).write_text(f"{self.step_delay}\n")
         keys = asyncssh.import_authorized_keys(seed.controller_key + "\n")
         await self._serve("root", keys, self.live_key)
-        public = asyncssh.read_private_key(str(self.live_key)).export_public_key().decode()
+        public = asyncssh.read_private_key(str(self.claimed_key or self.live_key)).export_public_key().decode()
         await self._check_in(seed, fingerprint(public), mine.name if mine else "")
 
     async def _extract(self, iso: Path, member: str) -> str:
@@ -226,7 +228,7 @@ class SimulatedNode:
 class SimLab:
     """N simulated machines behind emulated BMCs, their ISO and their inventory, in `directory`.
 
-    `rogue` names nodes whose live system presents a host key other than the ISO's (tests).
+    `rogue` names impostor nodes (tests): they check in claiming the ISO's host key but present another.
     """
 
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
@@ -266,8 +268,10 @@ class SimLab:
             index = int(spec.name.removeprefix("node")) - 1
             name = self.hostname(index)
             box = SimulatedMachine(name=spec.name, serial=spec.serial, macs=tuple(spec.macs))
+            rogue = name in self.rogue
             node = SimulatedNode(box, self.dir / "machines" / name, _node_address(index),
-                                 rogue_key if name in self.rogue else live_key, step_delay=self.step_delay)
+                                 rogue_key if rogue else live_key, step_delay=self.step_delay,
+                                 claimed_key=live_key if rogue else None)
             box.on_boot, box.on_power_off = node.on_boot, node.on_power_off
             self.nodes[name] = node
             return box

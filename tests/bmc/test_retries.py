@@ -186,3 +186,18 @@ async def test_no_session_leaked_after_100_operations(lab_factory: LabFactory, h
             await asyncio.gather(*(one(i) for i in range(batch, batch + 5)))
         assert emulated.sessions == {}
         assert endpoint_for(lab).url == lab.bmcs[0].url
+
+
+async def test_power_read_back_waits_through_transition(lab_factory: LabFactory, http) -> None:
+    async with lab_factory(["standard"]) as lab:
+        machine = lab.bmcs[0].bmc.machine
+        machine.power_delay = 0.3  # type: ignore[attr-defined]
+        async with connect(lab, http) as bmc:
+            await bmc.power_on()
+            assert machine.power_state == "On"  # returned only once it was On, not PoweringOn
+            await bmc.force_off()
+            assert machine.power_state == "Off"
+        slow = dataclasses.replace(FAST, power_deadline=0.1)
+        async with connect(lab, http, timings=slow) as bmc:
+            with pytest.raises(BmcError, match="power state still PoweringOn"):
+                await bmc.power_on()
