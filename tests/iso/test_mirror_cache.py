@@ -1,0 +1,97 @@
+"""Mirror lookup from apt sources, the content-keyed cache and atomic outputs (fast)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from iso.cache import atomic_output, content_key, remove_tree
+from iso.errors import BuildError, IsoUserError
+from iso.mirror import host_mirrors, resolve_mirrors
+from iso.tools import require_tools
+
+
+def _apt(tmp_path: Path, sources: str | None = None, listing: str | None = None) -> Path:
+    (tmp_path / "sources.list.d").mkdir()
+    if sources is not None:
+        (tmp_path / "sources.list.d/debian.sources").write_text(sources)
+    if listing is not None:
+        (tmp_path / "sources.list").write_text(listing)
+    return tmp_path
+
+
+def test_deb822_sources_give_archive_and_security(tmp_path: Path) -> None:
+    apt = _apt(tmp_path, sources=(
+        "Types: deb\nURIs: http://mirror.test/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
+        "Types: deb-src\nURIs: http://src.test/debian\nSuites: bookworm\n\n"
+        "Types: deb\nURIs: http://mirror.test/debian-security\nSuites: bookworm-security\nComponents: main\n"))
+    mirrors = host_mirrors(apt)
+    assert mirrors.debian == "http://mirror.test/debian"
+    assert mirrors.security == "http://mirror.test/debian-security"
+
+
+def test_one_line_sources_with_options(tmp_path: Path) -> None:
+    apt = _apt(tmp_path, listing="# comment\ndeb [arch=amd64] http://m.test/debian bookworm main\n"
+                                 "deb http://m.test/sec bookworm-security main\n")
+    assert host_mirrors(apt).debian == "http://m.test/debian"
+    assert host_mirrors(apt).security == "http://m.test/sec"
+
+
+def test_no_mirror_and_bad_mirror_are_user_errors(tmp_path: Path) -> None:
+    apt = _apt(tmp_path)
+    with pytest.raises(IsoUserError, match="--mirror"):
+        host_mirrors(apt)
+    with pytest.raises(IsoUserError, match="http"):
+        resolve_mirrors("mirror.test/debian", apt)
+    assert resolve_mirrors("http://given.test/debian/", apt).debian == "http://given.test/debian"
+
+
+def test_content_key_follows_file_content(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.py").write_text("one")
+    first = content_key("x", tree, ("p", "q"))
+    assert content_key("x", tree, ("p", "q")) == first
+    (tree / "a.py").write_text("two")
+    assert content_key("x", tree, ("p", "q")) != first
+    assert content_key("x", ("p", "q")) != content_key("x", ("pq",))
+
+
+def test_failed_output_leaves_the_previous_file(tmp_path: Path) -> None:
+    final = tmp_path / "out.iso"
+    final.write_text("good")
+    with pytest.raises(RuntimeError), atomic_output(final) as partial:
+        partial.write_text("half")
+        raise RuntimeError("interrupted")
+    assert final.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.iso"]
+    with atomic_output(final) as partial:
+        partial.write_text("new")
+    assert final.read_text() == "new"
+
+
+def test_remove_tree_refuses_a_tree_with_a_mount_inside(tmp_path: Path) -> None:
+    inner = tmp_path / "root" / "dev"
+    inner.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(inner)], check=True)
+    try:
+        with pytest.raises(BuildError, match="still mounted"):
+            remove_tree(tmp_path / "root")
+        assert inner.is_dir()
+    finally:
+        subprocess.run(["umount", str(inner)], check=True)
+    remove_tree(tmp_path / "root")
+    assert not (tmp_path / "root").exists()
+
+
+def test_missing_tools_name_their_packages() -> None:
+    from iso import tools
+
+    tools.BUILD_TOOLS["pvcctl-no-such-tool"] = "pvcctl-no-such-package"
+    try:
+        with pytest.raises(IsoUserError, match="apt-get install pvcctl-no-such-package"):
+            require_tools(("mksquashfs", "pvcctl-no-such-tool"))
+    finally:
+        del tools.BUILD_TOOLS["pvcctl-no-such-tool"]
