@@ -220,7 +220,7 @@ def _services(cluster: Cluster, http: aiohttp.ClientSession, iso: IsoSource, sha
               concurrency: int) -> Services:
     preflight = cluster.deploy.deadlines.get("preflight", 180)
     # the BMC layer gives up (with its first and last error) before the phase deadline cuts it off
-    timings = BmcTimings(step=RetryPolicy(deadline=min(120.0, preflight * 0.6)),
+    timings = BmcTimings(step=RetryPolicy(deadline=min(120.0, preflight * 0.4)),
                          request_timeout=min(30.0, preflight / 3))
 
     def bmc_for(node: Node) -> Bmc:

@@ -24,6 +24,7 @@ from controller.node.steps import STEPS, NodeContext, Services
 from inventory.model import Node
 
 NOT_RETRIED = (BmcError, UserError, HostKeyMismatch)
+BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
 
 
 @dataclass
@@ -96,7 +97,9 @@ class NodeJob:
             message = f"{phase} did not finish within its deadline of {self.deadlines.get(phase.value)}s"
         else:
             message = str(err) or type(err).__name__
-        self._cause_retryable = not isinstance(err, NOT_RETRIED)
+        # a BMC that stops answering is not cured by starting over; a node that never came up may be
+        bmc_timeout = isinstance(err, TimeoutError) and phase in BMC_PHASES
+        self._cause_retryable = not isinstance(err, NOT_RETRIED) and not bmc_timeout
         log = self.services.logs / f"{self.node.hostname}.{ctx.attempt}.log"
         self._emit(NodeState.FAILED, ctx.attempt, message, phase=phase.value, log=str(log),
                    error_type=type(err).__name__)

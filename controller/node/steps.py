@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+
 from controller.bmc.base import Bmc, PowerState
 from controller.errors import OperationError
-from controller.live import HostKeyMismatch, LiveError, LiveSession, RemoteInstall, SshTarget
+from controller.live import HostKeyMismatch, InstallOutcome, LiveError, LiveSession, RemoteInstall, SshTarget
 from controller.node.events import Event, EventBus, EventKind
 from controller.node.states import Phase
 from controller.server.checkin import CheckinDesk
@@ -136,25 +138,41 @@ def _live_target(ctx: NodeContext, host: str, port: int) -> SshTarget:
 
 
 async def install(ctx: NodeContext) -> Result:
+    """Start the installer once, follow it; after a dropped link, reconnect and reattach to the same run."""
     where = ctx.results[Phase.LIVE.value]
+    target = _live_target(ctx, where["address"], where["port"])
+    async with ctx.services.limits.install:
+        while True:
+            try:
+                outcome = await _install_once(ctx, target)
+                break
+            except HostKeyMismatch:
+                raise
+            except (LiveError, asyncssh.Error, OSError) as err:
+                ctx.say(f"lost the SSH link during the install ({err or type(err).__name__}); reconnecting",
+                        Phase.INSTALL)
+                await asyncio.sleep(ctx.services.poll)  # the phase deadline bounds this loop
+    if outcome.exit_code != 0:
+        final = outcome.final
+        raise InstallFailed(f"installer exit {outcome.exit_code} at {final.get('step', '?')}: "
+                            f"{final.get('message', '')}", node=ctx.name, phase="install")
+    return {"remote": f"pvcctl/{ctx.remote_run}", "exit_code": 0}
+
+
+async def _install_once(ctx: NodeContext, target: SshTarget) -> InstallOutcome:
     services = ctx.services
-    async with services.limits.install, await LiveSession.open(
-        _live_target(ctx, where["address"], where["port"]), "install"
-    ) as session:
+    async with await LiveSession.open(target, "install") as session:
         remote = RemoteInstall(session, ctx.remote_run)
         if await remote.started():
-            ctx.say(f"reattaching to the install already running ({remote.dir})", Phase.INSTALL)
+            ctx.say(f"reattaching to the install already running in {remote.dir}", Phase.INSTALL)
         else:
             ctx.say(f"starting the installer: it WIPES the disk matching {services.plans[ctx.name].disk}",
                     Phase.INSTALL)
             await remote.start(services.installer, services.plans[ctx.name].to_dict())
-        outcome = await remote.follow(lambda line: _progress(ctx, line), ctx.services.poll)
+        outcome = await remote.follow(lambda line: _progress(ctx, line), services.poll)
         if outcome.exit_code != 0:
-            await remote.fetch(_attempt_dir(ctx))
-            final = outcome.final
-            raise InstallFailed(f"installer exit {outcome.exit_code} at {final.get('step', '?')}: "
-                                f"{final.get('message', '')}", node=ctx.name, phase="install")
-    return {"remote": remote.dir, "exit_code": 0}
+            await remote.fetch(_attempt_dir(ctx))  # the log of a failed attempt is kept
+        return outcome
 
 
 def _progress(ctx: NodeContext, line: dict[str, Any]) -> None:

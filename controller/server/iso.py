@@ -58,4 +58,17 @@ async def handle_iso(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if not share.admits(request.remote):
         raise web.HTTPForbidden(text="this address is not a BMC of the inventory\n")
-    return web.FileResponse(share.path)
+    response = web.FileResponse(share.path)
+    if_range = request.headers.get("If-Range", "")
+    if if_range.startswith(('"', "W/")) and if_range != _etag(share.path):
+        # aiohttp's If-Range compares dates only; an ETag that no longer matches means the file changed
+        # since the client's first part, so it gets the whole file again (RFC 9110 §13.1.5)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("range", "if-range")}
+        await response.prepare(request.clone(headers=headers))
+    return response
+
+
+def _etag(path: Path) -> str:
+    """The strong ETag aiohttp's FileResponse sends for this file."""
+    st = path.stat()
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'

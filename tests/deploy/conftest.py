@@ -1,0 +1,103 @@
+"""Shared helpers for the deploy tests: a simulated lab in the test's loop, `pvcctl` as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.sim import SimLab
+
+PVCCTL = str(Path(sys.executable).parent / "pvcctl")
+
+
+@dataclass
+class Finished:
+    code: int
+    out: str
+    err: str
+
+
+class Pvcctl:
+    """Runs `pvcctl` as its own process (real exit status, real signals), with its own state home."""
+
+    def __init__(self, home: Path):
+        self.env = {**os.environ, "PVCCTL_HOME": str(home), "COLUMNS": "200"}
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            PVCCTL, *args, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+
+    async def run(self, *args: str, timeout: float = 120) -> Finished:
+        proc = await self.start(*args)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        return Finished(proc.returncode or 0, out.decode(), err.decode())
+
+
+@pytest.fixture
+def pvcctl(tmp_path: Path) -> Pvcctl:
+    return Pvcctl(tmp_path / "home")
+
+
+LabFactory = Callable[..., Awaitable[SimLab]]
+
+
+@pytest.fixture
+async def make_lab(tmp_path: Path) -> AsyncIterator[LabFactory]:
+    labs: list[SimLab] = []
+
+    async def make(count: int, **options: Any) -> SimLab:
+        lab = SimLab(count, tmp_path / f"lab{len(labs)}", **options)
+        labs.append(lab)
+        return await lab.start()
+
+    yield make
+    for lab in labs:
+        await lab.stop()
+
+
+def run_dir(lab: SimLab) -> Path:
+    runs = sorted((lab.dir / "runs" / "simlab").glob("*/journal.sqlite"))
+    assert runs, "no run directory"
+    return runs[-1].parent
+
+
+def journal_rows(lab: SimLab, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    runs = sorted((lab.dir / "runs" / "simlab").glob("*/journal.sqlite"))
+    if not runs:
+        return []
+    with sqlite3.connect(f"file:{runs[-1]}?mode=ro", uri=True) as db:
+        try:
+            return db.execute(query, args).fetchall()
+        except sqlite3.OperationalError:
+            return []  # the deploy is still creating it
+
+
+def node_states(lab: SimLab) -> dict[str, str]:
+    return dict(journal_rows(lab, "SELECT node, state FROM nodes"))  # type: ignore[arg-type]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def installs_started(lab: SimLab, node: str) -> list[Path]:
+    """Every installer run ever started on the node (one `started` marker each)."""
+    return sorted((lab.dir / "machines" / node / "pvcctl").glob("*/started"))

@@ -1,0 +1,156 @@
+"""`pvcctl deploy` end to end on the simulated lab: emulated Redfish BMCs over HTTPS, simulated
+machines that boot the served ISO into real asyncssh live nodes running the real installer (in
+simulated-disk mode), and pvcctl as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from tests.deploy.conftest import (
+    LabFactory,
+    Pvcctl,
+    installs_started,
+    journal_rows,
+    node_states,
+    run_dir,
+    until,
+)
+
+PHASES = ["preflight", "media", "boot", "live", "install", "collect", "finalize", "verify"]
+
+
+async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, tmp_path: Path) -> None:
+    lab_proc = await pvcctl.start("lab", "up", "--sim", "5", "--dir", str(tmp_path / "lab"), "--step-delay", "0.02")
+    try:
+        assert lab_proc.stdout is not None
+        line = (await asyncio.wait_for(lab_proc.stdout.readline(), 60)).decode()
+        inventory = Path(line.rsplit(": ", 1)[1].strip())
+        assert inventory.is_file(), line
+        result = await pvcctl.run("deploy", str(inventory))
+    finally:
+        os.killpg(lab_proc.pid, signal.SIGINT)
+        await asyncio.wait_for(lab_proc.wait(), 30)
+    assert result.code == 0, result.out + result.err
+    run = Path((pvcctl.env["PVCCTL_HOME"]) + "/last-run").read_text().strip()
+    out = Path(run) / "pvc-ansible"
+    assert f"pvc-ansible inventory written to {out}" in result.out
+    assert f"ansible-playbook -i {out}/hosts" in result.out
+    hosts = (out / "hosts").read_text()
+    known = (out / "known_hosts").read_text().splitlines()
+    for n in range(1, 6):
+        assert f"hv{n}.sim.pvc.test ansible_host=127.2.0.{n}" in hosts
+        report = json.loads((Path(run) / "logs" / f"hv{n}.1" / "report.json").read_text())
+        key = " ".join(report["ssh_host_keys"][0].split()[:2])  # known_hosts drops the comment
+        assert f"hv{n}.sim.pvc.test,hv{n},127.2.0.{n} {key}" in known
+        assert (Path(run) / "logs" / f"hv{n}.1" / "install.log").stat().st_size > 0
+        assert "install" in (Path(run) / "logs" / f"hv{n}.1.log").read_text()
+    status = await pvcctl.run("status", "--json")
+    nodes = json.loads(status.out)["nodes"]
+    assert {n["node"]: (n["state"], n["attempt"]) for n in nodes} == {f"hv{n}": ("done", 1) for n in range(1, 6)}
+    assert all(sorted(n["phase_seconds"]) == sorted(PHASES) for n in nodes)
+
+
+async def test_a_dead_bmc_fails_its_node_only_then_retry_finishes_it(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(5, deploy={"deadlines": {"preflight": 8}})
+    lab.bmc("hv3").faults.error_rate = 1.0  # every request answered 503, for good
+    first = await pvcctl.run("deploy", str(lab.inventory))
+    assert first.code == 1, first.out + first.err
+    states = node_states(lab)
+    assert states == {"hv1": "done", "hv2": "done", "hv3": "failed", "hv4": "done", "hv5": "done"}
+    assert "not every node is done: no pvc-ansible inventory written" in first.out
+    assert "hv3: failed (attempt 1): hv3: bmc: BMC https://127.0.1.3" in first.out
+    assert not (run_dir(lab) / "pvc-ansible").exists()
+    assert lab.nodes["hv3"].machine.boots == []  # nothing was done to it
+    boots_before = {n: len(lab.nodes[n].machine.boots) for n in ("hv1", "hv2", "hv4", "hv5")}
+
+    lab.bmc("hv3").faults.error_rate = 0.0
+    second = await pvcctl.run("retry", "hv3")
+    assert second.code == 0, second.out + second.err
+    assert node_states(lab) == dict.fromkeys(("hv1", "hv2", "hv3", "hv4", "hv5"), "done")
+    hosts = (run_dir(lab) / "pvc-ansible" / "hosts").read_text()
+    assert all(f"hv{n}.sim.pvc.test" in hosts for n in range(1, 6))
+    assert {n: len(lab.nodes[n].machine.boots) for n in boots_before} == boots_before  # the others untouched
+    attempts = dict(journal_rows(lab, "SELECT node, attempt FROM nodes"))
+    assert attempts["hv3"] == 2 and attempts["hv1"] == 1
+
+
+async def test_sigkill_during_installs_then_resume_reinstalls_nothing(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(4, step_delay=0.3)
+    lab.nodes["hv1"].step_delay = 0.0  # finishes while the others are still installing
+    deploy = await pvcctl.start("deploy", str(lab.inventory))
+
+    def ready() -> bool:
+        states = node_states(lab)
+        return states.get("hv1") == "done" and all(states.get(f"hv{n}") == "install" for n in (2, 3, 4)) and all(
+            installs_started(lab, f"hv{n}") for n in (2, 3, 4))
+
+    await until(ready, 60, "hv1 done and the others installing")
+    os.killpg(deploy.pid, signal.SIGKILL)
+    await deploy.wait()
+    hv1_boots = len(lab.nodes["hv1"].machine.boots)
+
+    resumed = await pvcctl.run("deploy", "--resume", str(lab.inventory))
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert node_states(lab) == dict.fromkeys(("hv1", "hv2", "hv3", "hv4"), "done")
+    for n in range(1, 5):
+        assert len(installs_started(lab, f"hv{n}")) == 1  # reattached, never started again
+    assert len(lab.nodes["hv1"].machine.boots) == hv1_boots  # finished node skipped
+    assert "hv1" not in {line.split(":")[0] for line in resumed.out.splitlines() if "(attempt" in line}
+    reattached = journal_rows(lab, "SELECT DISTINCT node FROM events WHERE message LIKE 'reattaching%'")
+    assert sorted(r[0] for r in reattached) == ["hv2", "hv3", "hv4"]
+    assert (run_dir(lab) / "pvc-ansible" / "known_hosts").is_file()
+
+
+async def test_dropped_ssh_link_during_install_is_reattached(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(2, step_delay=0.3)
+    deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
+    progress = lab.nodes["hv1"].home / "pvcctl"
+    await until(lambda: any(p.stat().st_size > 0 for p in progress.glob("*/progress.jsonl")), 60, "hv1 installing")
+    for _ in range(2):
+        assert lab.nodes["hv1"].connections, "the controller should be following the install"
+        lab.nodes["hv1"].drop_links()
+        await asyncio.sleep(1.0)
+    result = await deploy
+    assert result.code == 0, result.out + result.err
+    assert len(installs_started(lab, "hv1")) == 1
+    assert dict(journal_rows(lab, "SELECT node, attempt FROM nodes")) == {"hv1": 1, "hv2": 1}
+    messages = [r[0] for r in journal_rows(lab, "SELECT message FROM events WHERE node='hv1'")]
+    assert any(m.startswith("lost the SSH link during the install") for m in messages)
+    assert any(m.startswith("reattaching") for m in messages)
+
+
+async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(2, rogue=frozenset({"hv2"}))
+    result = await pvcctl.run("deploy", str(lab.inventory))
+    assert result.code == 1
+    assert node_states(lab) == {"hv1": "done", "hv2": "failed"}
+    error, attempt = journal_rows(lab, "SELECT error, attempt FROM nodes WHERE node='hv2'")[0]
+    assert "not the pinned one" in error and attempt == 1  # never retried
+    assert installs_started(lab, "hv2") == []  # nothing was sent to the impostor
+    assert not (run_dir(lab) / "pvc-ansible").exists()
+
+
+async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1)
+    text = lab.inventory.read_text()
+    broken = lab.inventory.with_name("broken.yml")
+    broken.write_text(text.replace("name: simlab", "name: Sim Lab!"))
+    bad = await pvcctl.run("deploy", str(broken))
+    assert bad.code == 2 and "broken.yml:" in bad.err and "Traceback" not in bad.err
+
+    away = lab.inventory.with_name("away.yml")
+    away.write_text(text.replace("url: http://127.0.0.1:", "url: http://10.255.255.1:"))
+    unreachable = await pvcctl.run("deploy", str(away))
+    assert unreachable.code == 2 and "not an address of this machine" in unreachable.err
+    assert len(unreachable.err.strip().splitlines()) == 1
+
+    unknown = await pvcctl.run("deploy", "--only", "hv9", str(lab.inventory))
+    assert unknown.code == 2 and "hv9: not a node of" in unknown.err
+
+    missing = await pvcctl.run("deploy", "--resume", str(lab.inventory))
+    assert missing.code == 2 and "no earlier run" in missing.err
+    assert lab.bmc("hv1").requests == 0

@@ -1,0 +1,176 @@
+"""The controller's HTTP server on a real loopback socket: ISO serving, check-in, status, SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from controller.node.events import Board, Event, EventBus, EventKind
+from controller.node.states import NodeState
+from controller.server.api import RunInfo
+from controller.server.app import ListenError, Server, build_app
+from controller.server.checkin import CheckinDesk
+from controller.server.iso import IsoShare
+
+FINGERPRINT = "SHA256:pinnedpinnedpinnedpinnedpinnedpinnedpinned0"
+
+
+class Controller:
+    def __init__(self, tmp: Path, share: IsoShare | None):
+        self.bus = EventBus()
+        self.board = Board(["hv1", "hv2"])
+        self.bus.subscribe(self.board.apply)
+        self.seen: list[Event] = []
+        self.bus.subscribe(self.seen.append)
+        self.desk = CheckinDesk(FINGERPRINT, self.bus)
+        self.share = share
+        self.server = Server(build_app(self.board, self.bus, self.desk, RunInfo("c1", tmp), share), "127.0.0.1", 0)
+        self.url = ""
+
+    async def __aenter__(self) -> Controller:
+        port = await self.server.start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.stop()
+
+
+@pytest.fixture
+def iso_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pvc-live.iso"
+    path.write_bytes(bytes(range(256)) * 4096)  # 1 MiB with a recognisable pattern
+    return path
+
+
+@pytest.fixture
+async def controller(tmp_path: Path, iso_file: Path) -> AsyncIterator[Controller]:
+    async with Controller(tmp_path, IsoShare(iso_file, frozenset())) as ctl:
+        yield ctl
+
+
+async def test_iso_is_served_with_head_range_and_etag(controller: Controller, iso_file: Path) -> None:
+    assert controller.share is not None
+    url = controller.url + controller.share.url_path
+    assert url.endswith(".iso") and "?" not in url
+    data = iso_file.read_bytes()
+    async with aiohttp.ClientSession() as http:
+        async with http.head(url) as head:
+            assert head.status == 200
+            assert int(head.headers["Content-Length"]) == len(data)
+            etag = head.headers["ETag"]
+        async with http.get(url, headers={"Range": "bytes=32769-32773"}) as part:
+            assert part.status == 206
+            assert await part.read() == data[32769:32774]
+        async with http.get(url, headers={"Range": "bytes=10-19", "If-Range": etag}) as same:
+            assert same.status == 206 and await same.read() == data[10:20]
+        async with http.get(url, headers={"Range": "bytes=10-19", "If-Range": '"stale"'}) as changed:
+            assert changed.status == 200 and await changed.read() == data  # the whole file: it changed
+        async with http.get(url) as whole:
+            assert await whole.read() == data
+
+
+async def test_iso_path_is_unguessable(controller: Controller) -> None:
+    assert controller.share is not None
+    async with aiohttp.ClientSession() as http, http.get(f"{controller.url}/iso/guess/pvc-live.iso") as wrong:
+        assert wrong.status == 404
+    assert len(controller.share.token) >= 32
+    assert IsoShare(controller.share.path, frozenset()).token != controller.share.token
+
+
+async def test_iso_refused_to_an_address_that_is_not_a_bmc(tmp_path: Path, iso_file: Path) -> None:
+    share = IsoShare(iso_file, frozenset({"127.0.0.9"}), allow_loopback=False)
+    async with Controller(tmp_path, share) as ctl:
+        url = ctl.url + share.url_path
+        async with aiohttp.ClientSession() as http, http.head(url) as other:
+            assert other.status == 403  # from 127.0.0.1: not in the inventory's BMC addresses
+        bmc_side = aiohttp.TCPConnector(local_addr=("127.0.0.9", 0))
+        async with aiohttp.ClientSession(connector=bmc_side) as http, http.head(url) as bmc:
+            assert bmc.status == 200
+
+
+async def post_checkin(url: str, **fields: object) -> tuple[int, dict]:
+    body = {"serial": "S1", "macs": ["52:54:00:00:00:01"], "addresses": ["127.2.0.1/8"], "boot_mode": "uefi",
+            "host_key_fingerprint": FINGERPRINT, "node": "hv1", "ssh_port": 2222, **fields}
+    async with aiohttp.ClientSession() as http, http.post(url + "/api/v1/checkin", json=body) as answer:
+        return answer.status, await answer.json()
+
+
+async def test_checkin_from_known_machine_wakes_its_job(controller: Controller) -> None:
+    controller.desk.expect("hv1", serial="S1", macs=("52:54:00:00:00:01",))
+    waiting = asyncio.create_task(controller.desk.wait("hv1"))
+    status, body = await post_checkin(controller.url)
+    assert (status, body) == (200, {"ack": True})
+    checkin = await asyncio.wait_for(waiting, 2)
+    assert (checkin.ssh_address, checkin.ssh_port) == ("127.2.0.1", 2222)
+
+
+async def test_checkin_matched_by_mac_not_by_the_name_it_claims(controller: Controller) -> None:
+    controller.desk.expect("hv2", serial="S2", macs=("52:54:00:00:00:02",))
+    status, _ = await post_checkin(controller.url, serial="S9", macs=["52:54:00:00:00:02"], node="hv1")
+    assert status == 200
+    assert "hv2" in controller.desk.arrived and "hv1" not in controller.desk.arrived
+
+
+async def test_checkin_from_unknown_machine_is_ignored(controller: Controller) -> None:
+    controller.desk.expect("hv1", serial="S1", macs=("52:54:00:00:00:01",))
+    status, body = await post_checkin(controller.url, serial="INTRUDER", macs=["02:00:00:00:00:99"], node="hv1")
+    assert status == 404 and body["ack"] is False
+    assert controller.desk.arrived == {}
+    assert any("unknown machine" in e.message for e in controller.seen)
+
+
+async def test_checkin_with_another_host_key_is_refused(controller: Controller) -> None:
+    controller.desk.expect("hv1", serial="S1")
+    status, _ = await post_checkin(controller.url, host_key_fingerprint="SHA256:someoneelse")
+    assert status == 403 and controller.desk.arrived == {}
+
+
+async def test_bad_checkin_is_a_400(controller: Controller) -> None:
+    url = controller.url + "/api/v1/checkin"
+    async with aiohttp.ClientSession() as http, http.post(url, data=b"{not json") as answer:
+        assert answer.status == 400
+    status, _ = await post_checkin(controller.url, addresses=["not-an-address"])
+    assert status == 400
+
+
+async def test_status_snapshot_and_event_stream(controller: Controller) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(controller.url + "/api/v1/events") as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            first = await _sse_event(stream)
+            assert first[0] == "snapshot" and [n["node"] for n in first[1]["nodes"]] == ["hv1", "hv2"]
+            controller.bus.emit(Event("hv2", EventKind.STATE, state=NodeState.INSTALL, attempt=1))
+            kind, data = await _sse_event(stream)
+            assert kind == "node" and data["node"] == "hv2" and data["state"] == "install"
+        async with http.get(controller.url + "/api/v1/status") as answer:
+            snapshot = await answer.json()
+        assert snapshot["cluster"] == "c1"
+        assert {n["node"]: n["state"] for n in snapshot["nodes"]} == {"hv1": "pending", "hv2": "install"}
+        async with http.get(controller.url + "/") as page:
+            assert page.status == 200 and "EventSource" in await page.text()
+
+
+async def _sse_event(stream: aiohttp.ClientResponse) -> tuple[str, dict]:
+    kind, data = "", ""
+    while True:
+        line = (await asyncio.wait_for(stream.content.readline(), 5)).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and kind:
+            return kind, json.loads(data)
+
+
+async def test_taken_port_is_a_user_error(controller: Controller, tmp_path: Path) -> None:
+    port = int(controller.url.rsplit(":", 1)[1])
+    other = Server(build_app(Board([]), EventBus(), CheckinDesk("", EventBus()), RunInfo("c", tmp_path), None),
+                   "127.0.0.1", port)
+    with pytest.raises(ListenError, match="in use"):
+        await other.start()
