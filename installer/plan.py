@@ -217,7 +217,8 @@ class Plan:
         self.network.check()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """JSON-ready: tuples become lists, so `from_dict(to_dict())` and a JSON round trip agree."""
+        data = _lists(asdict(self))
         data["disk"] = str(self.disk)
         return data
 
@@ -253,6 +254,14 @@ class Plan:
         plan = cls(**data)
         plan.check()
         return plan
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _lists(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(item) for item in value]
+    return value
 
 
 def _network(data: Any) -> Network:

@@ -176,6 +176,10 @@ def generate_host_keys(ctx: Install) -> None:
     for key in keys:
         key.unlink()
     ctx.actions.chroot(ctx.target, ["ssh-keygen", "-A"])
+    # -A names them after the live system ("root@(none)"): name them after the node instead
+    for public in sorted(ctx.in_target("/etc/ssh").glob("ssh_host_*.pub")) if ctx.actions.real else []:
+        kind, blob = public.read_text().split()[:2]
+        public.write_text(f"{kind} {blob} root@{ctx.plan.hostname}\n")
 
 
 def install_bootloader(ctx: Install) -> None:

@@ -147,7 +147,7 @@ def test_simulate_logs_every_destructive_command(tmp_path: Path) -> None:
              "interfaces": {"enp0s2": "52:54:00:12:34:56"}, "efi": False}
     disks = tmp_path / "disks.json"
     disks.write_text(json.dumps(lsblk))
-    code, events, _ = run_installer(tmp_path, plan(disk="/dev/vdb", boot_mode="both"), "--simulate", str(disks))
+    code, _events, _ = run_installer(tmp_path, plan(disk="/dev/vdb", boot_mode="both"), "--simulate", str(disks))
     assert code == 0
     log = (tmp_path / "install.log").read_text()
     for command in ("sgdisk --zap-all /dev/vdb", "pvcreate --force --force --yes /dev/vdb4",
