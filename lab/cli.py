@@ -9,6 +9,7 @@ Runs until Ctrl-C. Prints each BMC's URL, the CA to give pvcctl (--ca-bundle) an
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,9 @@ app = typer.Typer(no_args_is_help=True, help="Run a virtual cluster on this mach
 
 
 async def _serve(config: LabConfig) -> None:
+    # Each BMC listens on its own socket and holds its clients' connections: 500 need > 1024 files.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
