@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import time
@@ -247,7 +248,9 @@ def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Boar
     if all_done or (opts.partial and done):
         results = _install_results(journal, done)
         out = journal.run_dir / "pvc-ansible"
-        render(cluster, out, controller_key=public_key, results=results)
+        # only the nodes this run installed: with --partial the failed ones stay out of Ansible's reach
+        finished = dataclasses.replace(cluster, nodes=tuple(n for n in cluster.nodes if n.hostname in done))
+        render(finished, out, controller_key=public_key, results=results)
         journal.set_meta("inventory_out", str(out))
         print(f"pvc-ansible inventory written to {out}" + ("" if all_done else f" (partial: {', '.join(done)})"))
         print(f"next, from a pvc-ansible checkout: ansible-playbook -i {out}/hosts -l {cluster.name} pvc.yml")

@@ -87,6 +87,7 @@ class SimulatedNode:
         self.address = address
         self.live_key = live_key
         self.step_delay = step_delay
+        self.diskless_boots = 0
         self.port = 0  # chosen on the first boot, kept (the live and the installed system share it)
         self.hostname = ""
         self.connections: set[asyncssh.SSHServerConnection] = set()
@@ -131,7 +132,11 @@ class SimulatedNode:
         if mine is not None and mine.address:
             self.address = mine.address.split("/")[0]
         self._write_tools()
-        (self.home / SIMULATE_FILE).write_text(json.dumps(simulated_disks(self.machine.serial, self.machine.macs)))
+        disks = simulated_disks(self.machine.serial, self.machine.macs)
+        if self.diskless_boots > 0:  # a fault for tests: the disk does not show up on this boot
+            self.diskless_boots -= 1
+            disks["lsblk"]["blockdevices"] = []
+        (self.home / SIMULATE_FILE).write_text(json.dumps(disks))
         (self.home / STEP_DELAY_FILE).write_text(f"{self.step_delay}\n")
         keys = asyncssh.import_authorized_keys(seed.controller_key + "\n")
         await self._serve("root", keys, self.live_key)

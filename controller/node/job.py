@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.bmc.errors import BmcError
-from controller.errors import UserError
+from controller.errors import OperationError, UserError
 from controller.live import HostKeyMismatch
 from controller.node.events import Event, EventKind
 from controller.node.states import PHASES, NodeState, Phase, advance
@@ -95,6 +95,8 @@ class NodeJob:
     def _failed(self, ctx: NodeContext, phase: Phase, err: Exception) -> JobOutcome:
         if isinstance(err, TimeoutError):
             message = f"{phase} did not finish within its deadline of {self.deadlines.get(phase.value)}s"
+        elif isinstance(err, OperationError):  # the event names node and phase already
+            message = str(err.args[0]) + (f" ({err.hint})" if err.hint else "")
         else:
             message = str(err) or type(err).__name__
         # a BMC that stops answering is not cured by starting over; a node that never came up may be

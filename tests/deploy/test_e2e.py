@@ -62,7 +62,7 @@ async def test_a_dead_bmc_fails_its_node_only_then_retry_finishes_it(make_lab: L
     states = node_states(lab)
     assert states == {"hv1": "done", "hv2": "done", "hv3": "failed", "hv4": "done", "hv5": "done"}
     assert "not every node is done: no pvc-ansible inventory written" in first.out
-    assert "hv3: failed (attempt 1): hv3: bmc: BMC https://127.0.1.3" in first.out
+    assert "hv3: failed (attempt 1): BMC https://127.0.1.3" in first.out
     assert not (run_dir(lab) / "pvc-ansible").exists()
     assert lab.nodes["hv3"].machine.boots == []  # nothing was done to it
     boots_before = {n: len(lab.nodes[n].machine.boots) for n in ("hv1", "hv2", "hv4", "hv5")}
@@ -154,3 +154,41 @@ async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, p
     missing = await pvcctl.run("deploy", "--resume", str(lab.inventory))
     assert missing.code == 2 and "no earlier run" in missing.err
     assert lab.bmc("hv1").requests == 0
+
+
+async def test_failed_install_starts_the_node_over_keeping_each_attempts_log(
+        make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(2, deploy={"retries": 1})
+    lab.nodes["hv2"].diskless_boots = 1  # the first install finds no disk and refuses (exit 3)
+    result = await pvcctl.run("deploy", str(lab.inventory))
+    assert result.code == 0, result.out + result.err
+    assert "hv2: failed (attempt 1): installer exit 3" in result.out
+    assert dict(journal_rows(lab, "SELECT node, attempt FROM nodes")) == {"hv1": 1, "hv2": 2}
+    logs = run_dir(lab) / "logs"
+    assert "failed" in (logs / "hv2.1.log").read_text() and "done" in (logs / "hv2.2.log").read_text()
+    assert "no candidate disks" in (logs / "hv2.1" / "install.log").read_text()
+    assert (logs / "hv2.2" / "report.json").is_file()
+
+
+async def test_failed_install_without_retries_left_fails_the_node(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(2, deploy={"retries": 0})
+    lab.nodes["hv1"].diskless_boots = 5
+    result = await pvcctl.run("deploy", "--partial", str(lab.inventory))
+    assert result.code == 1
+    assert node_states(lab) == {"hv1": "failed", "hv2": "done"}
+    hosts = (run_dir(lab) / "pvc-ansible" / "hosts").read_text()  # --partial: the finished node only
+    assert "hv2.sim.pvc.test" in hosts and "hv1.sim.pvc.test" not in hosts
+
+
+async def test_ctrl_c_stops_cleanly_and_resume_finishes(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(3, step_delay=0.3)
+    deploy = await pvcctl.start("deploy", str(lab.inventory))
+    await until(lambda: set(node_states(lab).values()) == {"install"}, 60, "every node installing")
+    deploy.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(deploy.communicate(), 30)
+    assert deploy.returncode == 1
+    assert node_states(lab) == dict.fromkeys(("hv1", "hv2", "hv3"), "stopped")
+    assert "summary" in out.decode() and "stopped" in out.decode()
+    resumed = await pvcctl.run("deploy", "--resume", str(lab.inventory))
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert all(len(installs_started(lab, f"hv{n}")) == 1 for n in (1, 2, 3))
