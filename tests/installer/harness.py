@@ -89,3 +89,63 @@ def install_in_vm(kit: vm.LiveKit, target_image: Path, plan: dict[str, Any], wor
                          json.loads(report_path.read_text()) if report_path.exists() else {},
                          (workdir / "console.log").read_text() if (workdir / "console.log").exists() else "",
                          seconds)
+
+
+class MountedDisk:
+    """The installed disk image mounted read-only on the host without device-mapper: partitions
+    and LVs found by offset (partx, and LVM metadata read by `lvs`), each on its own loop device."""
+
+    def __init__(self, image: Path, where: Path):
+        self.image, self.where = image, where
+        self.loops: list[str] = []
+        self.mounts: list[Path] = []
+        self.partitions: dict[str, tuple[int, int]] = {}  # name → (offset, size) in bytes
+        self.volumes: dict[str, tuple[int, int]] = {}
+
+    def _loop(self, offset: int, size: int) -> str:
+        out = subprocess.run(["losetup", "--find", "--show", "--read-only", "--offset", str(offset),
+                              "--sizelimit", str(size), str(self.image)], check=True, capture_output=True, text=True)
+        self.loops.append(out.stdout.strip())
+        return self.loops[-1]
+
+    def __enter__(self) -> MountedDisk:
+        out = subprocess.run(["partx", "--show", "--bytes", "--noheadings", "--output", "NR,START,SECTORS,NAME",
+                              str(self.image)], check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            _nr, start, sectors, name = line.split()
+            self.partitions[name] = (int(start) * 512, int(sectors) * 512)
+        pv = self._loop(*self.partitions["pvc-lvm"])
+        pe_start = int(_lvm(["pvs", "--devices", pv, "-o", "pe_start", pv]).split()[0])
+        columns = "lv_name,vg_extent_size,seg_size_pe,seg_pe_ranges"
+        for line in _lvm(["lvs", "--devices", pv, "-o", columns]).splitlines():
+            name, extent, count, ranges = line.split()
+            first = int(ranges.split(":")[1].split("-")[0])
+            self.volumes[name] = (self.partitions["pvc-lvm"][0] + pe_start + first * int(extent),
+                                  int(count) * int(extent))
+        return self
+
+    def blkid(self, where: tuple[int, int]) -> dict[str, str]:
+        out = subprocess.run(["blkid", "-p", "-o", "export", self._loop(*where)], capture_output=True,
+                             text=True, check=True).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def mount(self, where: tuple[int, int], name: str) -> Path:
+        point = self.where / name
+        point.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-o", "ro", self._loop(*where), str(point)], check=True)
+        self.mounts.append(point)
+        return point
+
+    def __exit__(self, *exc: object) -> None:
+        for point in reversed(self.mounts):
+            subprocess.run(["umount", str(point)], check=False)
+        for loop in self.loops:
+            subprocess.run(["losetup", "--detach", loop], check=False)
+
+
+def _lvm(argv: list[str]) -> str:
+    proc = subprocess.run([*argv, "--noheadings", "--units", "b", "--nosuffix"], capture_output=True, text=True,
+                          env={"LVM_SUPPRESS_FD_WARNINGS": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+    return proc.stdout

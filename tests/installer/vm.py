@@ -9,6 +9,7 @@ serial (real udev facts), and powers off. Every VM run has a watchdog and is ret
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import socket
 import subprocess
@@ -109,13 +110,16 @@ def run_live_install(kit: LiveKit, payload: Path, disk: Path, serial_log: Path, 
 
 
 def _run_with_watchdog(argv: list[str], timeout: float, serial_log: Path, done_marker: str) -> None:
-    proc = subprocess.Popen(["flock", HEAVY_LOCK, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise VmTimeout(f"VM did not finish in {timeout:.0f} s; serial log tail:\n{_tail(serial_log)}") from None
+    """Run a VM to its end; the clock starts once the shared heavy-work lock is ours."""
+    with open(HEAVY_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise VmTimeout(f"VM did not finish in {timeout:.0f} s; serial log tail:\n{_tail(serial_log)}") from None
     if done_marker not in _tail(serial_log, 100_000):
         errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         raise RuntimeError(f"VM stopped (status {proc.returncode}) without {done_marker}: {errors}\n"
@@ -180,7 +184,6 @@ def boot_and_check(disk: Path, firmware: str, workdir: Path, host_keys: list[str
         known_hosts = workdir / f"known_hosts-{firmware}"
         known_hosts.write_text("".join(f"[127.0.0.1]:{port} {' '.join(k.split()[:2])}\n" for k in host_keys))
         with open(HEAVY_LOCK, "w") as lock:
-            import fcntl
             fcntl.flock(lock, fcntl.LOCK_EX)
             proc = boot_installed(disk, firmware, workdir, port)
             try:
