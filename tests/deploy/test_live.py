@@ -1,0 +1,67 @@
+"""LiveSession against a real asyncssh server on port 0: the pinned host key, or no connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from controller.live import HostKeyMismatch, LiveError, LiveSession, SshTarget, build_installer_zipapp
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_path = tmp_path / "client"
+    client_key.write_private_key(str(client_path))
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+
+    async def handle(process: asyncssh.SSHServerProcess[str]) -> None:
+        process.stdout.write(f"ran: {process.command}\n")
+        process.exit(0)
+
+    acceptor = await asyncssh.create_server(
+        asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+        process_factory=handle, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(tmp_path).encode()))
+    port = acceptor.sockets[0].getsockname()[1]
+    yield port, host_key.export_public_key().decode().strip(), client_path
+    acceptor.close()
+    await acceptor.wait_closed()
+
+
+async def test_connects_with_the_pinned_key(server: tuple[int, str, Path], tmp_path: Path) -> None:
+    port, host_public, client = server
+    target = SshTarget("127.0.0.1", port, "root", (host_public,), client, "hv1")
+    async with await LiveSession.open(target) as session:
+        assert await session.run("echo hi") == "ran: echo hi\n"
+        (tmp_path / "f.txt").write_text("0123456789")
+        assert await session.read("f.txt", 4) == b"456789"
+        assert await session.read("missing.txt") is None
+
+
+async def test_refuses_any_other_host_key(server: tuple[int, str, Path]) -> None:
+    port, _, client = server
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    target = SshTarget("127.0.0.1", port, "root", (other,), client, "hv1")
+    with pytest.raises(HostKeyMismatch, match="not the pinned one") as caught:
+        await LiveSession.open(target)
+    assert caught.value.node == "hv1"
+
+
+async def test_unreachable_node_is_a_live_error(tmp_path: Path, server: tuple[int, str, Path]) -> None:
+    _, host_public, client = server
+    target = SshTarget("127.0.0.1", 1, "root", (host_public,), client, "hv1")
+    with pytest.raises(LiveError, match="cannot reach"):
+        await LiveSession.open(target)
+
+
+def test_installer_zipapp_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pyz = build_installer_zipapp(tmp_path / "installer.pyz")
+    answer = subprocess.run([sys.executable, str(pyz), "run", "--help"], capture_output=True, text=True, check=False)
+    assert answer.returncode == 0 and "PLAN.json" in answer.stdout

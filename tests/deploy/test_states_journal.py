@@ -1,0 +1,84 @@
+"""The transition table and the journal's resume decisions: pure logic, on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.journal import Journal
+from controller.node.events import Board, Event, EventKind
+from controller.node.states import PHASES, TRANSITIONS, NodeState, Phase, TransitionError, advance, next_phase
+
+
+def test_pipeline_order_and_transitions() -> None:
+    assert [p.value for p in PHASES] == ["preflight", "media", "boot", "live", "install", "collect", "finalize",
+                                         "verify"]
+    state = NodeState.PENDING
+    for phase in PHASES:
+        state = advance(state, NodeState.of(phase))
+    assert advance(state, NodeState.DONE) is NodeState.DONE
+    assert next_phase(Phase.VERIFY) is None and next_phase(Phase.LIVE) is Phase.INSTALL
+
+
+@pytest.mark.parametrize(("current", "new"), [
+    (NodeState.PREFLIGHT, NodeState.INSTALL),  # no skipping steps
+    (NodeState.DONE, NodeState.PREFLIGHT),  # done is final
+    (NodeState.FAILED, NodeState.INSTALL),  # a failed node starts over from its first step
+    (NodeState.INSTALL, NodeState.MEDIA),
+])
+def test_forbidden_transitions(current: NodeState, new: NodeState) -> None:
+    with pytest.raises(TransitionError):
+        advance(current, new)
+
+
+def test_every_working_state_can_fail_or_stop() -> None:
+    for phase in PHASES:
+        allowed = TRANSITIONS[NodeState.of(phase)]
+        assert {NodeState.FAILED, NodeState.STOPPED} <= allowed
+
+
+def _state(node: str, state: NodeState, attempt: int = 1, message: str = "", phase: str = "") -> Event:
+    return Event(node, EventKind.STATE, message, state=state, attempt=attempt, phase=phase)
+
+
+def _step(node: str, phase: Phase, attempt: int = 1, **result: object) -> Event:
+    return Event(node, EventKind.STEP, phase=phase.value, attempt=attempt, data={"seconds": 1.5, "result": result})
+
+
+def test_journal_resume_points(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, {"cluster": "c1", "nodes": "a,b,c,d"})
+    for phase in PHASES:  # a: all done
+        journal.record(_state("a", NodeState.of(phase)))
+        journal.record(_step("a", phase))
+    journal.record(_state("a", NodeState.DONE))
+    for phase in PHASES[:4]:  # b: was installing when the controller died
+        journal.record(_state("b", NodeState.of(phase)))
+        journal.record(_step("b", phase, address="127.2.0.2"))
+    journal.record(_state("b", NodeState.INSTALL))
+    journal.record(_state("c", NodeState.PREFLIGHT))  # c: failed in media
+    journal.record(_state("c", NodeState.FAILED, message="BMC said no", phase="media"))
+    journal.record(_state("d", NodeState.BOOT, attempt=2))  # d: stopped during boot
+    journal.record(_state("d", NodeState.STOPPED, attempt=2, phase="boot"))
+    journal.close()
+
+    records = Journal(journal.run_dir).nodes()
+    assert records["a"].resume_phase() is None
+    assert records["b"].resume_phase() is Phase.INSTALL
+    assert records["b"].steps["live"] == {"address": "127.2.0.2"}
+    assert records["c"].resume_phase() is Phase.PREFLIGHT and records["c"].error == "BMC said no"
+    assert records["c"].phase == "media"
+    assert records["d"].resume_phase() is Phase.PREFLIGHT and records["d"].attempt == 2
+    assert (journal.run_dir / "logs" / "a.1.log").read_text().count("\n") == 2 * len(PHASES) + 1
+    assert Journal.latest(tmp_path) == journal.run_dir
+
+
+def test_board_folds_events() -> None:
+    board = Board(["a"])
+    board.apply(_state("a", NodeState.INSTALL))
+    board.apply(Event("a", EventKind.PROGRESS, "wiping", phase="install", attempt=1, data={"percent": 40}))
+    board.apply(_step("a", Phase.INSTALL))
+    board.apply(Event("a", EventKind.STATE, "boom", state=NodeState.FAILED, attempt=1, data={"log": "/x.log"}))
+    (status,) = board.snapshot()
+    assert (status["state"], status["percent"], status["error"], status["log"]) == ("failed", 40, "boom", "/x.log")
+    assert status["phase_seconds"] == {"install": 1.5}
