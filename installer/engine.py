@@ -102,7 +102,9 @@ def run_plan(plan: Plan, options: Options, reporter: Reporter) -> int:
     report = build_report(ctx, options)
     options.report_path.parent.mkdir(parents=True, exist_ok=True)
     options.report_path.write_text(json.dumps(report, indent=2) + "\n")
-    reporter.begin("finish", "done", 100, f"installed {plan.hostname} on {disk.path}; report in {options.report_path}")
+    done = {Mode.REAL: "installed", Mode.DRY_RUN: "dry run complete (nothing was touched) for",
+            Mode.SIMULATE: "simulated install complete for"}[options.mode]
+    reporter.begin("finish", "done", 100, f"{done} {plan.hostname} on {disk.path}; report in {options.report_path}")
     reporter.final({"event": "done", "exit_code": EXIT_DONE, "report": report})
     return EXIT_DONE
 
