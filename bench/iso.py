@@ -10,12 +10,16 @@ Ratios are against the cold build when measured, else against the cached rebuild
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from iso.build import BuildReport, build_iso
-from iso.seed import Seed, SeedNode, write_iso_with_seed
+# This script is named iso.py: its own folder first on sys.path would hide the iso package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from iso.build import BuildReport, build_iso  # noqa: E402
+from iso.seed import Seed, SeedNode, write_iso_with_seed  # noqa: E402
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEFHI1HGoHcasy7wh4z7jRBFRwQdmzP7TKSddjpd9Hch bench"
 

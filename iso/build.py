@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iso.cache import file_sha256
+from iso.cache import atomic_output, file_sha256
 from iso.chroot import Source
 from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
 from iso.keys import live_host_key
@@ -29,6 +29,7 @@ __all__ = ["BuildReport", "FileEntry", "build_iso", "build_target_image"]
 # Where the live system sees the target image (live-boot mounts the RAM copy of the medium here).
 LIVE_TARGET_IMAGE = f"/run/live/medium/{TARGET_ON_ISO}"
 LIVE_SEED_FILE = f"/run/live/medium/{SEED_ON_ISO}"
+HOST_KEY_SUFFIX = ".hostkey.pub"  # the live host public key, written beside the ISO for pinning
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ def build_iso(cache_dir: Path, out: Path, *, seed: Seed | None = None, mirror: s
     inputs = IsoInputs(paths.vmlinuz, paths.initrd, paths.squashfs, overlay.path, target.path,
                        seed.to_json() if seed else None)
     iso = iso_stage(cache_dir, inputs, efiboot.path, out.resolve(), log)
+    key_file = Path(f"{iso.path}{HOST_KEY_SUFFIX}")
+    if not key_file.is_file() or key_file.read_text().strip() != host_key.public_line:
+        with atomic_output(key_file) as partial:
+            partial.write_text(host_key.public_line + "\n")
     stages = (target, live, overlay, efiboot, iso)
     files = _file_entries(cache_dir, inputs, efiboot.path, iso.path)
     return BuildReport(str(iso.path), files, tuple(_stage_report(s) for s in stages),

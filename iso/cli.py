@@ -27,12 +27,14 @@ def _load_seed(inventory: Path | None, seed_file: Path | None) -> tuple[Seed | N
             raise IsoUserError(f"{seed_file}: {err}") from None
     if inventory is None:
         return None, None, None
+    # The same seed and controller key `pvcctl deploy` uses, so its nodes trust this ISO's controller.
+    from controller.plans import controller_key, seed_for
     from inventory.load import load_inventory
-    from iso.fromcluster import seed_from_cluster
 
     cluster = load_inventory(inventory)
     first = cluster.nodes[0].install if cluster.nodes else None
-    return seed_from_cluster(cluster), first.mirror if first else None, first.apt_proxy if first else None
+    seed = seed_for(cluster, controller_key(cluster)[1])
+    return seed, first.mirror if first else None, first.apt_proxy if first else None
 
 
 @app.command("build")
@@ -46,7 +48,7 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Build the live installer ISO (as root); every stage is cached by the content of its inputs."""
-    from iso.build import build_iso
+    from iso.build import HOST_KEY_SUFFIX, build_iso
 
     seed, inventory_mirror, inventory_proxy = _load_seed(inventory, seed_file)
     report = build_iso(cache, output, seed=seed, mirror=mirror or inventory_mirror, proxy=proxy or inventory_proxy)
@@ -55,7 +57,8 @@ def build(
         return
     for stage in report.stages:
         typer.echo(f"  {stage.name:<12} {'cached' if stage.cached else f'{stage.seconds:7.1f} s'}")
-    typer.echo(f"ISO: {report.iso}\nlive SSH host key: {report.host_key_fingerprint}")
+    typer.echo(f"ISO: {report.iso}\nlive SSH host key: {report.host_key_fingerprint} "
+               f"(in {report.iso}{HOST_KEY_SUFFIX})")
 
 
 @app.command("seed")
@@ -65,9 +68,13 @@ def reseed(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the new ISO."),
 ) -> None:
     """Make a copy of an ISO with a new seed, in about a second (nothing is rebuilt)."""
+    from iso.build import HOST_KEY_SUFFIX
     from iso.seed import write_iso_with_seed
 
     seed, _, _ = _load_seed(None, seed_file)
     assert seed is not None
     write_iso_with_seed(base_iso, seed, output)
+    key_file = Path(f"{base_iso}{HOST_KEY_SUFFIX}")
+    if key_file.is_file():  # same live root, same host key
+        Path(f"{output}{HOST_KEY_SUFFIX}").write_text(key_file.read_text())
     typer.echo(f"ISO: {output}")

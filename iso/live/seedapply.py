@@ -36,7 +36,8 @@ def network_files(node: SeedNode | None, links: dict[str, str]) -> dict[str, str
     link = _seed_link(node, links)
     if link is None:
         return {DHCP_FILE: DHCP_NETWORK}
-    match = f"[Match]\nName={link}\n" if node.interface else f"[Match]\nMACAddress={links[link]}\nType=ether\n"
+    by_mac = links[link] in node.macs
+    match = f"[Match]\nMACAddress={links[link]}\nType=ether\n" if by_mac else f"[Match]\nName={link}\n"
     static = f"[Network]\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress={node.address}\n"
     static += f"Gateway={node.gateway}\n" if node.gateway else ""
     static += "".join(f"DNS={server}\n" for server in node.dns)
@@ -51,10 +52,12 @@ def network_files(node: SeedNode | None, links: dict[str, str]) -> dict[str, str
 
 
 def _seed_link(node: SeedNode, links: dict[str, str]) -> str | None:
-    """The link the node's static entry goes on: its named interface, or the one with its MAC."""
-    if node.interface:
-        return node.interface if node.interface in links else None
-    return next((name for name, mac in links.items() if mac in node.macs), None)
+    """The link the node's static entry goes on: the one with its MAC, else its named interface
+    (a MAC is surer: the live system may name NICs differently from the installed one)."""
+    by_mac = next((name for name, mac in links.items() if mac in node.macs), None)
+    if by_mac is not None:
+        return by_mac
+    return node.interface if node.interface in links else None
 
 
 def wait_for_links(deadline_seconds: float = 30.0) -> dict[str, str]:

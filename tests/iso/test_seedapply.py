@@ -43,6 +43,8 @@ def test_named_interface_and_missing_links_fall_back() -> None:
     assert "Name=eno1" in network_files(node, LINKS)["10-pvc-eno1.network"]
     gone = SeedNode("hv1", serial="S", address="10.0.0.5/24", interface="eno9")
     assert list(network_files(gone, LINKS)) == [DHCP_FILE]
+    named_elsewhere = SeedNode("hv1", macs=("52:54:00:00:00:02",), address="10.0.0.5/24", interface="eno9")
+    assert "MACAddress=52:54:00:00:00:02" in network_files(named_elsewhere, LINKS)["10-pvc-eno2.network"]
     dhcp_node = SeedNode("hv1", macs=("52:54:00:00:00:01",))
     assert list(network_files(dhcp_node, LINKS)) == [DHCP_FILE]
 
