@@ -201,3 +201,13 @@ async def test_power_read_back_waits_through_transition(lab_factory: LabFactory,
         async with connect(lab, http, timings=slow) as bmc:
             with pytest.raises(BmcError, match="power state still PoweringOn"):
                 await bmc.power_on()
+
+
+async def test_busy_after_power_off_is_waited_out(lab_factory: LabFactory, http) -> None:
+    async with lab_factory(["standard"], faults={"busy_after_power_off": 30.0}) as lab:
+        emulated = lab.bmcs[0].bmc
+        async with connect(lab, http) as bmc:
+            await bmc.power_on()
+            await bmc.force_off()  # its read-back meets 503s for 0.3 s
+            assert emulated.machine.power_state == "Off"
+        assert 503 in emulated.refusals and emulated.sessions == {}

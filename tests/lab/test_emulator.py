@@ -5,8 +5,12 @@ from __future__ import annotations
 import ssl
 
 import aiohttp
+from pydantic import SecretStr
 
-from tests.bmc.conftest import LabFactory, lab_password, raw_request
+from controller.bmc.endpoint import BmcEndpoint
+from controller.bmc.redfish import RedfishBmc
+from lab.server import BmcLab, LabConfig
+from tests.bmc.conftest import FAST, LabFactory, lab_password, raw_request
 
 
 async def test_root_is_public_everything_else_needs_auth(lab_factory: LabFactory) -> None:
@@ -76,3 +80,21 @@ async def test_session_limit_and_busy_after_power_off(lab_factory: LabFactory) -
         assert off.status == 204
         busy = await raw_request(lab, "GET", emulated.system_path)
         assert busy.status == 503  # 100 s * time_scale 0.01 = 1 s of busy
+
+
+async def test_lab_from_yaml_with_predictable_serial_and_macs(tmp_path, http, monkeypatch) -> None:
+    config = tmp_path / "lab.yml"
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\nport: 0\nusername: root\npassword_env: LAB_YAML_PW\n"
+        "bmcs:\n"
+        "  - {name: hv1, address: 127.0.1.77, personality: ilo, serial: CZ2D1X0ABC,\n"
+        "     macs: ['b4:7a:f1:00:00:01', 'b4:7a:f1:00:00:02'], faults: {latency: 0.01}}\n"
+    )
+    monkeypatch.setenv("LAB_YAML_PW", "yaml-pw")
+    async with BmcLab(LabConfig.from_yaml(config)) as lab:
+        assert lab.pki is not None and lab.password_source == "environment variable LAB_YAML_PW"
+        endpoint = BmcEndpoint(lab.bmcs[0].url, "root", SecretStr("yaml-pw"), ca_bundle=lab.pki.ca_path)
+        async with RedfishBmc(endpoint, session=http, timings=FAST) as bmc:
+            ident = await bmc.identity()
+    assert ident.serial == "CZ2D1X0ABC" and ident.macs == ("b4:7a:f1:00:00:01", "b4:7a:f1:00:00:02")
+    assert ident.profile == "hpe-ilo"
