@@ -34,6 +34,10 @@ class LiveError(OperationError):
     """SSH to a node failed, or the node is not who it should be."""
 
 
+class LoginRefused(LiveError):
+    """The node refused the controller's key: waiting will not change that."""
+
+
 class HostKeyMismatch(LiveError):
     """The node presented a host key other than the pinned one: never connect to it."""
 
@@ -71,6 +75,9 @@ class LiveSession:
             raise HostKeyMismatch(f"{target} presented a host key that is not the pinned one ({err.reason}); "
                                   "refusing to connect", node=target.node, phase=phase,
                                   hint="is this the right machine, booted from this run's ISO?") from None
+        except asyncssh.PermissionDenied:
+            raise LoginRefused(f"{target} refused the controller's SSH key", node=target.node, phase=phase,
+                               hint="the install plan must carry the controller's public key") from None
         except (OSError, TimeoutError, asyncssh.Error) as err:
             raise LiveError(f"cannot reach {target}: {err}", node=target.node, phase=phase) from None
         return cls(conn, target)

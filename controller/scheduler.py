@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from rich.console import Console
+from rich.live import Live
 
 from controller.bmc.base import Bmc
 from controller.bmc.endpoint import BmcEndpoint
@@ -38,7 +40,7 @@ from controller.server.api import RunInfo
 from controller.server.app import Server, build_app
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare, bmc_addresses
-from controller.view import summary_table
+from controller.view import progress_table, summary_table
 from installer.plan import Plan
 from inventory.load import load_inventory
 from inventory.model import Cluster, Node
@@ -192,7 +194,9 @@ async def run_deploy(opts: DeployOptions) -> int:
     bus, board = EventBus(), _board_from(journal, run_nodes)
     bus.subscribe(journal.record)
     bus.subscribe(board.apply)
-    bus.subscribe(_printer(opts))
+    live_view = not opts.json and sys.stdout.isatty()
+    if not live_view:
+        bus.subscribe(_printer(opts))
     desk = CheckinDesk(fingerprint(iso.host_keys[0]), bus)
     share = IsoShare(iso.local, bmc_addresses([nodes[n].bmc.host for n in run_nodes])) if iso.local else None
     server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share),
@@ -208,12 +212,25 @@ async def run_deploy(opts: DeployOptions) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, deployment.request_stop)
             bus.emit(Event("", EventKind.RUN, f"deploying {', '.join(starts)} from {journal.run_dir}"))
-            outcomes = await deployment.run(starts)
+            if live_view:
+                with Live(progress_table(cluster.name, board.snapshot()), refresh_per_second=4) as screen:
+                    redraw = asyncio.create_task(_redraw(screen, cluster.name, board))
+                    outcomes = await deployment.run(starts)
+                    redraw.cancel()
+            else:
+                outcomes = await deployment.run(starts)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     finally:
         await server.stop()
     return _finish(cluster, opts, journal, board, run_nodes, outcomes, public_key)
+
+
+async def _redraw(screen: Live, cluster: str, board: Board) -> None:
+    """The terminal view: redrawn from the board's snapshot, never holding state of its own."""
+    while True:
+        await asyncio.sleep(0.5)
+        screen.update(progress_table(cluster, board.snapshot()))
 
 
 def _services(cluster: Cluster, http: aiohttp.ClientSession, iso: IsoSource, share: IsoShare | None,

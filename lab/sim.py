@@ -339,7 +339,9 @@ class SimLab:
                        else i == 0, "bmc": {"address": b.url}} for i, b in enumerate(self.bmc_lab.bmcs)],
         }
         out = __import__("io").StringIO()
-        YAML().dump(doc, out)
+        yaml = YAML()
+        yaml.width = 4096  # one line per value, however long the lab's paths
+        yaml.dump(doc, out)
         return "# A simulated PVC cluster written by pvcctl lab up --sim; deploy it with pvcctl deploy.\n" + \
             out.getvalue()
 

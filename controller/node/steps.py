@@ -19,7 +19,15 @@ import asyncssh
 
 from controller.bmc.base import Bmc, PowerState
 from controller.errors import OperationError
-from controller.live import HostKeyMismatch, InstallOutcome, LiveError, LiveSession, RemoteInstall, SshTarget
+from controller.live import (
+    HostKeyMismatch,
+    InstallOutcome,
+    LiveError,
+    LiveSession,
+    LoginRefused,
+    RemoteInstall,
+    SshTarget,
+)
 from controller.node.events import Event, EventBus, EventKind
 from controller.node.states import Phase
 from controller.server.checkin import CheckinDesk
@@ -146,7 +154,7 @@ async def install(ctx: NodeContext) -> Result:
             try:
                 outcome = await _install_once(ctx, target)
                 break
-            except HostKeyMismatch:
+            except (HostKeyMismatch, LoginRefused):
                 raise
             except (LiveError, asyncssh.Error, OSError) as err:
                 ctx.say(f"lost the SSH link during the install ({err or type(err).__name__}); reconnecting",
@@ -216,7 +224,7 @@ async def verify(ctx: NodeContext) -> Result:
             async with await LiveSession.open(target, "verify") as session:
                 hostname = (await session.run("hostname")).strip()
             break
-        except HostKeyMismatch:
+        except (HostKeyMismatch, LoginRefused):
             raise
         except LiveError:
             await asyncio.sleep(ctx.services.poll)  # still rebooting; the phase deadline bounds this

@@ -192,3 +192,37 @@ async def test_ctrl_c_stops_cleanly_and_resume_finishes(make_lab: LabFactory, pv
     resumed = await pvcctl.run("deploy", "--resume", str(lab.inventory))
     assert resumed.code == 0, resumed.out + resumed.err
     assert all(len(installs_started(lab, f"hv{n}")) == 1 for n in (1, 2, 3))
+
+
+async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    from aiohttp import web
+
+    lab = await make_lab(2)
+    iso = lab.dir / "pvc-live.iso"
+    fetched: list[str] = []
+
+    async def serve(request: web.Request) -> web.FileResponse:
+        fetched.append(request.method)
+        return web.FileResponse(iso)
+
+    app = web.Application()
+    app.router.add_get("/images/pvc-live.iso", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        text = lab.inventory.read_text().replace(f"iso: {iso}", f"iso: http://127.0.0.1:{port}/images/pvc-live.iso")
+        by_url = lab.inventory.with_name("by-url.yml")
+        by_url.write_text(text)
+        no_key = await pvcctl.run("deploy", str(by_url))
+        assert no_key.code == 2 and "live host key" in no_key.err and lab.bmc("hv1").requests == 0
+        pinned = lab.dir / "runs" / "simlab" / "live.hostkey.pub"
+        pinned.write_text((lab.dir / "pvc-live.iso.hostkey.pub").read_text())
+        result = await pvcctl.run("deploy", str(by_url))
+    finally:
+        await runner.cleanup()
+    assert result.code == 0, result.out + result.err
+    assert "GET" in fetched and "HEAD" in fetched  # the BMCs checked it, the machines booted it
+    assert node_states(lab) == {"hv1": "done", "hv2": "done"}

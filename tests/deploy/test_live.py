@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from controller.live import HostKeyMismatch, LiveError, LiveSession, SshTarget, build_installer_zipapp
+from controller.live import HostKeyMismatch, LiveError, LiveSession, LoginRefused, SshTarget, build_installer_zipapp
 
 
 @pytest.fixture
@@ -65,3 +65,11 @@ def test_installer_zipapp_runs(tmp_path: Path) -> None:
     pyz = build_installer_zipapp(tmp_path / "installer.pyz")
     answer = subprocess.run([sys.executable, str(pyz), "run", "--help"], capture_output=True, text=True, check=False)
     assert answer.returncode == 0 and "PLAN.json" in answer.stdout
+
+
+async def test_refused_key_is_a_login_refused(server: tuple[int, str, Path], tmp_path: Path) -> None:
+    port, host_public, _ = server
+    stranger = tmp_path / "stranger"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(stranger))
+    with pytest.raises(LoginRefused, match="refused the controller's SSH key"):
+        await LiveSession.open(SshTarget("127.0.0.1", port, "root", (host_public,), stranger, "hv1"))

@@ -52,9 +52,10 @@ class InstallResult:
     seconds: float
 
 
-def test_plan(image_path: str, public_key: str, root_hash: str) -> dict[str, Any]:
+def test_plan(image_path: str, public_key: str, root_hash: str, mirror: str = "") -> dict[str, Any]:
     return {
         "hostname": "hv1.cluster.test", "disk": "serial:pvc-target", "filesystem": "ext4", "method": "image",
+        "mirror": mirror,
         "image": image_path, "boot_mode": "both", "ssh_keys": [public_key], "root_password_hash": root_hash,
         "network": {"mac": vm.NIC_MAC, "address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": ["10.0.2.3"]},
     }

@@ -40,14 +40,15 @@ def install_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="session")
-def installed(target_image: Path, install_keys: tuple[Path, str],
+def installed(target_image: Path, install_keys: tuple[Path, str], debian_mirror: str,
               tmp_path_factory: pytest.TempPathFactory) -> harness.InstallResult:
     """The real installer, in the live test VM, onto a 30 GiB raw disk: once stopped after `mount`,
     then again to the end over the half-done install."""
     cache = TEST_CACHE / "installer"
     kit = vm.live_kit(build_standin_image(cache), cache)
     key, root_hash = install_keys
-    plan = harness.test_plan("/payload/target.squashfs", key.with_suffix(".pub").read_text().strip(), root_hash)
+    plan = harness.test_plan("/payload/target.squashfs", key.with_suffix(".pub").read_text().strip(), root_hash,
+                             debian_mirror)
     result = harness.install_in_vm(kit, target_image, plan, tmp_path_factory.mktemp("install"))
     print(f"install in the VM (both runs, boot included): {result.seconds:.0f} s", file=sys.stderr)
     return result
@@ -97,7 +98,7 @@ def test_install_finishes_over_a_half_done_run(installed: harness.InstallResult)
 
 
 def test_install_layout_and_files_on_the_disk(installed: harness.InstallResult, install_keys: tuple[Path, str],
-                                              tmp_path: Path) -> None:
+                                              debian_mirror: str, tmp_path: Path) -> None:
     key, root_hash = install_keys
     with harness.MountedDisk(installed.disk, tmp_path / "mnt") as disk:
         assert list(disk.partitions) == ["bios", "efi", "boot", "pvc-lvm"]
@@ -130,6 +131,10 @@ def test_install_layout_and_files_on_the_disk(installed: harness.InstallResult, 
         assert (root / "etc/resolv.conf").read_text() == "nameserver 10.0.2.3\n"
         net = (root / "etc/network/interfaces.d/enp0s5").read_text()
         assert "iface enp0s5 inet static" in net and "address 10.0.2.15" in net and "gateway 10.0.2.2" in net
+        sources = (root / "etc/apt/sources.list.d/debian.sources").read_text()
+        assert f"URIs: {debian_mirror}\nSuites: bookworm bookworm-updates" in sources
+        assert "Suites: bookworm-security\nComponents: main contrib non-free-firmware" in sources
+        assert not (root / "etc/apt/sources.list").exists()
         assert "blacklist hpwdt" in (root / "etc/modprobe.d/pvc-blacklist.conf").read_text()
         public = sorted((root / "etc/ssh").glob("ssh_host_*_key.pub"))
         assert [p.read_text().strip() for p in public] == installed.report["ssh_host_keys"]

@@ -1,4 +1,4 @@
-"""Boot the live ISO in QEMU (TCG), once under UEFI (OVMF) and once under SeaBIOS (slow).
+"""Boot the live ISO in QEMU (TCG) under UEFI (OVMF) and SeaBIOS, from CD and from USB (slow).
 
 Each boot proves, on the real live system: SSH answers with the host key the build reported
 (pinned, no trust-on-first-use) and lets in only the controller's key; the check-in reaches a
@@ -27,19 +27,20 @@ async def _run(conn: asyncssh.SSHClientConnection, command: str) -> str:
     return str(result.stdout)
 
 
-async def _boot_and_check(live_iso: BuildReport, tmp_path: Path, *, uefi: bool, static: bool) -> None:
+async def _boot_and_check(live_iso: BuildReport, tmp_path: Path, *, uefi: bool, static: bool,
+                          usb: bool = False) -> None:
     controller_key = asyncssh.generate_private_key("ssh-ed25519")
     stranger_key = asyncssh.generate_private_key("ssh-ed25519")
-    mac = "52:54:00:c0:ff:01" if uefi else "52:54:00:c0:ff:02"
+    mac = f"52:54:00:c0:ff:{int(uefi)}{int(usb)}"
     with CheckinServer(refusals=1) as controller:
         nodes = (SeedNode("hv-static", macs=(mac,), address="10.0.2.50/24", gateway="10.0.2.2", dns=("10.0.2.3",)),
                  ) if static else (SeedNode("hv-other", macs=("52:54:00:00:00:99",), address="10.0.2.60/24"),)
         seed = Seed(f"http://10.0.2.2:{controller.port}", controller_key.export_public_key().decode().strip(), nodes)
         iso = write_iso_with_seed(Path(live_iso.iso), seed, tmp_path / "seeded.iso")
-        vm = Vm(iso, tmp_path, uefi=uefi, mac=mac, guest_address="10.0.2.50" if static else "")
+        vm = Vm(iso, tmp_path, uefi=uefi, mac=mac, guest_address="10.0.2.50" if static else "", usb=usb)
         try:
             conn, seconds = await boot_until_ssh(vm, live_iso.host_key_public, controller_key)
-            print(f"{'UEFI' if uefi else 'BIOS'} boot to SSH: {seconds:.0f} s")
+            print(f"{'UEFI' if uefi else 'BIOS'} {'USB' if usb else 'CD'} boot to SSH: {seconds:.0f} s")
             async with conn:
                 await _check_live_system(conn, uefi=uefi, static=static)
             with pytest.raises(asyncssh.PermissionDenied):
@@ -47,6 +48,10 @@ async def _boot_and_check(live_iso: BuildReport, tmp_path: Path, *, uefi: bool, 
                                        client_keys=[stranger_key], agent_path=None, password="root",
                                        connect_timeout=30)
             received = await asyncio.to_thread(controller.wait_for_ack, 120)
+            for _ in range(30):  # the console screen redraws every 5 s
+                if "checked in to http://10.0.2.2" in vm.serial_log.read_text(errors="replace"):
+                    break
+                await asyncio.sleep(1)
         finally:
             vm.stop()
     assert len(received) == 2, "refused once, then acknowledged, then silent"
@@ -86,3 +91,9 @@ async def test_uefi_boot_with_static_seed_entry(live_iso: BuildReport, tmp_path:
 
 async def test_bios_boot_with_dhcp(live_iso: BuildReport, tmp_path: Path) -> None:
     await _boot_and_check(live_iso, tmp_path, uefi=False, static=False)
+
+
+@pytest.mark.parametrize("uefi", [True, False], ids=["uefi", "bios"])
+async def test_usb_stick_boot(live_iso: BuildReport, tmp_path: Path, uefi: bool) -> None:
+    """The same ISO written to a USB stick boots through its hybrid MBR (BIOS) or GPT ESP (UEFI)."""
+    await _boot_and_check(live_iso, tmp_path, uefi=uefi, static=False, usb=True)

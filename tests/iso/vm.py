@@ -41,12 +41,13 @@ class Vm:
     mac: str
     guest_address: str = ""  # the guest address SSH is forwarded to ("" = QEMU's DHCP default)
     serial: str = "PVC-TEST-0001"
+    usb: bool = False  # the ISO as a USB stick (hybrid MBR/GPT) instead of a CD-ROM
     ssh_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def serial_log(self) -> Path:
-        return self.workdir / f"serial-{'uefi' if self.uefi else 'bios'}.log"
+        return self.workdir / f"serial-{'uefi' if self.uefi else 'bios'}-{'usb' if self.usb else 'cd'}.log"
 
     def command(self) -> list[str]:
         forward = f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-{self.guest_address}:22"
@@ -54,13 +55,20 @@ class Vm:
                "-display", "none", "-monitor", "none", "-serial", f"file:{self.serial_log}",
                "-smbios", f"type=1,serial={self.serial}",
                "-netdev", f"user,id=n0,{forward}", "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}",
-               "-cdrom", str(self.iso), "-boot", "d"]
+               *self._medium()]
         if self.uefi:
             vars_copy = self.workdir / "OVMF_VARS.fd"
             shutil.copy(OVMF_VARS, vars_copy)
             cmd += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
                     "-drive", f"if=pflash,format=raw,file={vars_copy}"]
         return cmd
+
+    def _medium(self) -> list[str]:
+        if not self.usb:
+            return ["-cdrom", str(self.iso), "-boot", "d"]
+        return ["-device", "qemu-xhci,id=xhci",
+                "-drive", f"if=none,id=stick,format=raw,readonly=on,file={self.iso}",
+                "-device", "usb-storage,bus=xhci.0,drive=stick,bootindex=0"]
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
