@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeRequiredError
 
-from controller.bmc.base import BootStatus, BootTarget, Identity, MediaStatus, PowerState
+from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.bmc.boot import boot_status_of, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
 from controller.bmc.endpoint import BmcEndpoint
@@ -311,3 +311,8 @@ def _power(system: dict[str, Any]) -> PowerState:
         return PowerState(str(system.get("PowerState") or "Unknown"))
     except ValueError:
         return PowerState.UNKNOWN
+
+
+def as_bmc(bmc: RedfishBmc) -> Bmc:
+    """RedfishBmc is a Bmc: mypy checks the protocol here."""
+    return bmc
