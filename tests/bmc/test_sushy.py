@@ -8,6 +8,7 @@ Once reported as Continuous) are what RedfishBmc must cope with.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import ssl
@@ -151,3 +152,20 @@ async def test_power_on_and_off(sushy: Sushy, http: aiohttp.ClientSession) -> No
         await bmc.force_off()
         assert (await sushy.get(f"/redfish/v1/Systems/{uuid}"))["PowerState"] == "Off"
     assert (await sushy.get(f"/redfish/v1/Systems/{SYSTEMS[0]['uuid']}"))["PowerState"] == "Off"
+
+
+async def test_pvcctl_bmc_against_sushy(sushy: Sushy, iso_server) -> None:
+    from tests.bmc.test_cli import pvcctl
+
+    target = ["--url", sushy.url, "--user", "admin", "--password-env", "SUSHY_PW", "--ca-bundle", str(sushy.ca)]
+    env = {"SUSHY_PW": sushy.password}
+    status, out, err = await pvcctl("bmc", "info", *target, "--json", env=env)
+    assert status == 0, err
+    first = SYSTEMS[0]
+    assert json.loads(out)[0]["macs"] == [nic["mac"] for nic in first["nics"]]
+    image = f"{iso_server.http}/pvc.iso"
+    status, out, err = await pvcctl("bmc", "media", "insert", image, *target, "--json", env=env)
+    assert status == 0, err
+    assert (await sushy.get(f"/redfish/v1/Systems/{first['uuid']}/VirtualMedia/Cd"))["Image"] == image
+    status, out, err = await pvcctl("bmc", "boot", "status", *target, "--json", env=env)
+    assert status == 0 and json.loads(out)[0]["mode"] == "UEFI", err
