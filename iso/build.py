@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iso.cache import atomic_output, file_sha256
+from iso.cache import atomic_output, cache_lock, file_sha256
 from iso.chroot import Source
 from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
 from iso.keys import live_host_key
@@ -75,6 +75,11 @@ def build_iso(cache_dir: Path, out: Path, *, seed: Seed | None = None, mirror: s
     source = Source(resolve_mirrors(mirror), release, proxy)
     require_root()
     require_tools()
+    with cache_lock(cache_dir):
+        return _build_locked(cache_dir, out, seed, source)
+
+
+def _build_locked(cache_dir: Path, out: Path, seed: Seed | None, source: Source) -> BuildReport:
     log = _log_path(cache_dir, "build")
     target = target_image_stage(cache_dir, source)
     live = live_root_stage(cache_dir, source, target.path, log)

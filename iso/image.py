@@ -124,6 +124,7 @@ def iso_stage(cache_dir: Path, inputs: IsoInputs, efiboot: Path, out: Path, log:
              "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
              "-eltorito-alt-boot", "-e", "boot/grub/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
              "-output", partial, tree], phase="iso", log=log)
+        partial.chmod(0o600)  # the overlay on it holds the live host's private key
     stamp.write_text(f"{key} {out.stat().st_size}\n")
     shutil.rmtree(tree)
     return StageResult("iso", out, time.monotonic() - start, cached=False)
@@ -165,6 +166,7 @@ def replace_seed(base_iso: Path, seed_json: str, out: Path) -> Path:
         try:
             run(["xorriso", "-indev", base_iso, "-outdev", partial, "-boot_image", "any", "replay",
                  "-map", seed_file, f"/{SEED_ON_ISO}", "-commit"], phase="iso-seed")
+            partial.chmod(0o600)  # the overlay on it holds the live host's private key
         finally:
             seed_file.unlink(missing_ok=True)
     out.with_name(out.name + ".pvcctl-key").unlink(missing_ok=True)

@@ -103,6 +103,7 @@ def overlay_stage(cache_dir: Path, host_key: HostKey, log: Path) -> StageResult:
     with atomic_output(out) as partial:
         run(["mksquashfs", tree, partial, "-noappend", "-comp", "zstd", "-all-root", "-no-progress"],
             phase="overlay", log=log)
+        partial.chmod(0o600)  # holds the live host's private key
     shutil.rmtree(tree)
     return StageResult("overlay", out, time.monotonic() - start, cached=False)
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from iso.cache import atomic_output, content_key, remove_tree
+from iso.cache import atomic_output, cache_lock, content_key, remove_tree
 from iso.chroot import Chroot, Source, debootstrap, fresh_dir, run
 from iso.mirror import resolve_mirrors
 from iso.tools import TARGET_TOOLS, require_root, require_tools
@@ -90,7 +90,9 @@ def squash(root: Path, out: Path, *, log: Path, exclude_boot: bool = False) -> N
 def build_target_image(cache_dir: Path, *, mirror: str | None = None, release: str = "bookworm",
                        proxy: str | None = None) -> Path:
     """The squashfs of the installed system's root, built once per content key under cache_dir."""
-    return target_image_stage(cache_dir, Source(resolve_mirrors(mirror), release, proxy)).path
+    source = Source(resolve_mirrors(mirror), release, proxy)
+    with cache_lock(cache_dir):
+        return target_image_stage(cache_dir, source).path
 
 
 def target_image_stage(cache_dir: Path, source: Source) -> StageResult:
