@@ -35,6 +35,8 @@ from installer.plan import Plan
 from inventory.model import Node
 
 Result = dict[str, Any]
+PROBE_INTERVAL = 5.0  # seconds between looks for a live system at its static address
+LIVE_SSH_PORT = 22
 
 
 class InstallFailed(OperationError):
@@ -133,12 +135,46 @@ async def boot(ctx: NodeContext) -> Result:
 
 
 async def live(ctx: NodeContext) -> Result:
-    checkin = await ctx.services.desk.wait(ctx.name)
-    target = _live_target(ctx, checkin.ssh_address, checkin.ssh_port)
+    """The node's check-in (or, for a static address, SSH answering there), then SSH with the pinned key."""
+    checkin = asyncio.create_task(ctx.services.desk.wait(ctx.name))
+    probe = asyncio.create_task(_probe_known_address(ctx))
+    try:
+        done, _ = await asyncio.wait({checkin, probe}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        checkin.cancel()
+        probe.cancel()
+    if checkin in done and not checkin.cancelled():
+        arrived = checkin.result()
+        target = _live_target(ctx, arrived.ssh_address, arrived.ssh_port)
+    else:
+        target = probe.result()
     async with await LiveSession.open(target) as session:
         await session.run("true")
     ctx.say(f"live system up at {target.host}:{target.port}, host key verified", Phase.LIVE)
-    return {"address": target.host, "port": target.port, "serial": checkin.serial, "macs": list(checkin.macs)}
+    return {"address": target.host, "port": target.port}
+
+
+async def _probe_known_address(ctx: NodeContext) -> SshTarget:
+    """A live system whose check-in never arrives (a firewall, a proxy) is still found at the
+    inventory's static address, if it answers there with the pinned host key."""
+    address = ctx.node.management_address
+    if address is None:
+        await asyncio.Event().wait()  # DHCP: only a check-in can tell where the node is
+    target = _live_target(ctx, str(address), LIVE_SSH_PORT)
+    warned = False
+    while True:
+        await asyncio.sleep(PROBE_INTERVAL)
+        try:
+            async with await LiveSession.open(target) as session:
+                await session.run("true")
+            return target
+        except HostKeyMismatch as err:
+            if not warned:
+                ctx.say(f"{target} answers with another host key; waiting for the node's check-in ({err})",
+                        Phase.LIVE)
+                warned = True
+        except LiveError:
+            continue
 
 
 def _live_target(ctx: NodeContext, host: str, port: int) -> SshTarget:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
 from lab.sim import SimLab
@@ -101,3 +102,25 @@ async def until(predicate: Callable[[], bool], timeout: float = 60, what: str = 
 def installs_started(lab: SimLab, node: str) -> list[Path]:
     """Every installer run ever started on the node (one `started` marker each)."""
     return sorted((lab.dir / "machines" / node / "pvcctl").glob("*/started"))
+
+
+@pytest.fixture
+async def ssh_server(tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
+    """A real asyncssh server on port 0: (port, its host public key, a client key it accepts)."""
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_path = tmp_path / "client"
+    client_key.write_private_key(str(client_path))
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+
+    async def handle(process: asyncssh.SSHServerProcess[str]) -> None:
+        process.stdout.write(f"ran: {process.command}\n")
+        process.exit(0)
+
+    acceptor = await asyncssh.create_server(
+        asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+        process_factory=handle, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(tmp_path).encode()))
+    port = acceptor.sockets[0].getsockname()[1]
+    yield port, host_key.export_public_key().decode().strip(), client_path
+    acceptor.close()
+    await acceptor.wait_closed()

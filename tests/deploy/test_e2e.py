@@ -226,3 +226,18 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
     assert result.code == 0, result.out + result.err
     assert "GET" in fetched and "HEAD" in fetched  # the BMCs checked it, the machines booted it
     assert node_states(lab) == {"hv1": "done", "hv2": "done"}
+
+
+async def test_watch_follows_the_journal(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1, step_delay=0.2)
+    deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
+    await until(lambda: bool(node_states(lab)), 30, "the run to start")
+    watcher = await pvcctl.start("watch", "--interval", "0.2")
+    assert (await deploy).code == 0
+    await asyncio.sleep(1.0)
+    watcher.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(watcher.communicate(), 10)
+    lines = out.decode().splitlines()
+    assert watcher.returncode == 0
+    assert any(" hv1 [install] install: " in line for line in lines)
+    assert any(" hv1 [-] done: " in line or " hv1 [verify] done" in line for line in lines), lines[-3:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncssh
@@ -11,29 +10,8 @@ import pytest
 from controller.live import HostKeyMismatch, LiveError, LiveSession, LoginRefused, SshTarget, build_installer_zipapp
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_path = tmp_path / "client"
-    client_key.write_private_key(str(client_path))
-    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
-
-    async def handle(process: asyncssh.SSHServerProcess[str]) -> None:
-        process.stdout.write(f"ran: {process.command}\n")
-        process.exit(0)
-
-    acceptor = await asyncssh.create_server(
-        asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
-        process_factory=handle, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(tmp_path).encode()))
-    port = acceptor.sockets[0].getsockname()[1]
-    yield port, host_key.export_public_key().decode().strip(), client_path
-    acceptor.close()
-    await acceptor.wait_closed()
-
-
-async def test_connects_with_the_pinned_key(server: tuple[int, str, Path], tmp_path: Path) -> None:
-    port, host_public, client = server
+async def test_connects_with_the_pinned_key(ssh_server: tuple[int, str, Path], tmp_path: Path) -> None:
+    port, host_public, client = ssh_server
     target = SshTarget("127.0.0.1", port, "root", (host_public,), client, "hv1")
     async with await LiveSession.open(target) as session:
         assert await session.run("echo hi") == "ran: echo hi\n"
@@ -42,8 +20,8 @@ async def test_connects_with_the_pinned_key(server: tuple[int, str, Path], tmp_p
         assert await session.read("missing.txt") is None
 
 
-async def test_refuses_any_other_host_key(server: tuple[int, str, Path]) -> None:
-    port, _, client = server
+async def test_refuses_any_other_host_key(ssh_server: tuple[int, str, Path]) -> None:
+    port, _, client = ssh_server
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     target = SshTarget("127.0.0.1", port, "root", (other,), client, "hv1")
     with pytest.raises(HostKeyMismatch, match="not the pinned one") as caught:
@@ -51,8 +29,8 @@ async def test_refuses_any_other_host_key(server: tuple[int, str, Path]) -> None
     assert caught.value.node == "hv1"
 
 
-async def test_unreachable_node_is_a_live_error(tmp_path: Path, server: tuple[int, str, Path]) -> None:
-    _, host_public, client = server
+async def test_unreachable_node_is_a_live_error(tmp_path: Path, ssh_server: tuple[int, str, Path]) -> None:
+    _, host_public, client = ssh_server
     target = SshTarget("127.0.0.1", 1, "root", (host_public,), client, "hv1")
     with pytest.raises(LiveError, match="cannot reach"):
         await LiveSession.open(target)
@@ -67,8 +45,8 @@ def test_installer_zipapp_runs(tmp_path: Path) -> None:
     assert answer.returncode == 0 and "PLAN.json" in answer.stdout
 
 
-async def test_refused_key_is_a_login_refused(server: tuple[int, str, Path], tmp_path: Path) -> None:
-    port, host_public, _ = server
+async def test_refused_key_is_a_login_refused(ssh_server: tuple[int, str, Path], tmp_path: Path) -> None:
+    port, host_public, _ = ssh_server
     stranger = tmp_path / "stranger"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(stranger))
     with pytest.raises(LoginRefused, match="refused the controller's SSH key"):
