@@ -72,7 +72,14 @@ def discover(options: Options) -> tuple[list[Any], set[str], dict[str, str], boo
 def run_plan(plan: Plan, options: Options, reporter: Reporter) -> int:
     """Install; the exit code and the last stdout line say how it ended."""
     reporter.begin("disk", "choose", 1, f"choosing the disk for {plan.hostname} by hint {plan.disk}")
-    disks, booted, interfaces, efi = discover(options)
+    try:
+        disks, booted, interfaces, efi = discover(options)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        where = options.simulate_file or "lsblk"
+        reporter.emit(f"cannot read the disks from {where}: {err}", Level.ERROR)
+        reporter.final({"event": "failed", "exit_code": EXIT_BAD_PLAN, "phase": "disk", "step": "choose",
+                        "field": "", "message": f"cannot read the disks from {where}: {err}"})
+        return EXIT_BAD_PLAN
     try:
         disk = choose_disk(disks, plan.disk, boot_devices=booted, min_size=minimum_disk_size())
     except DiskRefused as err:

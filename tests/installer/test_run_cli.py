@@ -115,6 +115,15 @@ def test_bad_plan_exits_2_naming_the_field(tmp_path: Path, data: Any, field: str
 
 
 @pytest.mark.root
+def test_unreadable_disks_file_exits_2(tmp_path: Path) -> None:
+    broken = tmp_path / "disks.json"
+    broken.write_text('{"blockdevices": [{"name": "sda", "type": "disk", "size": "big"}]}')
+    code, events, err = run_installer(tmp_path, plan(), "--simulate", str(broken))
+    assert code == 2 and "Traceback" not in err
+    assert events[-1]["event"] == "failed" and "cannot read the disks" in events[-1]["message"]
+
+
+@pytest.mark.root
 def test_dry_run_on_a_loop_disk_announces_and_touches_nothing(tmp_path: Path) -> None:
     """A real dry run on this machine: a 30 GiB loop disk with a marker; every destructive action is
     printed as "would ...", and afterwards the disk is byte-for-byte what it was."""
