@@ -13,23 +13,30 @@ from installer.events import Level, Reporter
 from installer.plan import Plan, PlanError
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print every destructive action; touch nothing")
-    parser.add_argument("--simulate", type=Path, metavar="DISKS.json",
+def _common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """The same options before and after `run`. After it they default to SUPPRESS, so that
+    `--dry-run run plan.json` stays a dry run (argparse would otherwise reset it to False)."""
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--dry-run", action="store_true", default=default(False),
+                        help="print every destructive action; touch nothing")
+    parser.add_argument("--simulate", type=Path, metavar="DISKS.json", default=default(None),
                         help="recorded lsblk --json (+ udev) output: choose the disk, run nothing")
-    parser.add_argument("--target", type=Path, default=Path("/tmp/pvc-target"), help="where to mount the new system")
-    parser.add_argument("--log", type=Path, default=Path("/var/log/pvc-install/install.log"))
-    parser.add_argument("--report", type=Path, default=Path("/var/log/pvc-install/report.json"))
+    parser.add_argument("--target", type=Path, default=default(Path("/tmp/pvc-target")),
+                        help="where to mount the new system")
+    parser.add_argument("--log", type=Path, default=default(Path("/var/log/pvc-install/install.log")))
+    parser.add_argument("--report", type=Path, default=default(Path("/var/log/pvc-install/report.json")))
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python3 -m installer", description="Install a PVC node.")
-    _common(top)
+    _common(top, top=True)
     top.add_argument("--image", help="the root image for the image method (console mode)")
     sub = top.add_subparsers(dest="command")
     run = sub.add_parser("run", help="install from a plan file, printing JSON-lines progress")
     run.add_argument("plan", type=Path, metavar="PLAN.json")
-    _common(run)
+    _common(run, top=False)
     run.add_argument("--step-delay", type=float, default=0.0, metavar="SECONDS",
                      help="simulate mode: wait this long after each step")
     run.add_argument("--stop-after", choices=STEP_NAMES, help="tests: stop after this step, half done")

@@ -175,3 +175,12 @@ def test_installer_imports_only_the_standard_library(tmp_path: Path) -> None:
     proc = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", code, str(REPO)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--dry-run", "run", "PLAN"], ["run", "PLAN", "--dry-run"]])
+def test_dry_run_flag_holds_on_either_side_of_run(args: list[str]) -> None:
+    """argparse resets a sub-command's flags to their defaults: a dry run must never turn real."""
+    from installer.__main__ import options_from, parser
+
+    options = options_from(parser().parse_args(args), human=False)
+    assert options.mode.value == "dry-run"
