@@ -61,6 +61,13 @@ class LiveSession:
     def __init__(self, conn: asyncssh.SSHClientConnection, target: SshTarget):
         self.conn = conn
         self.target = target
+        self._sftp: asyncssh.SFTPClient | None = None
+
+    async def sftp(self) -> asyncssh.SFTPClient:
+        """One SFTP channel for the session's life: following a progress file polls it often."""
+        if self._sftp is None:
+            self._sftp = await self.conn.start_sftp_client()
+        return self._sftp
 
     @classmethod
     async def open(cls, target: SshTarget, phase: str = "live") -> LiveSession:
@@ -86,6 +93,8 @@ class LiveSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
         self.conn.close()
         await self.conn.wait_closed()
 
@@ -94,19 +103,18 @@ class LiveSession:
         return str(result.stdout or "")
 
     async def put(self, local: Path, remote: str) -> None:
-        async with self.conn.start_sftp_client() as sftp:
-            await sftp.put(str(local), remote)
+        await (await self.sftp()).put(str(local), remote)
 
     async def read(self, remote: str, offset: int = 0) -> bytes | None:
         """The file's bytes from `offset`, or None when it does not exist (yet)."""
-        async with self.conn.start_sftp_client() as sftp:
-            try:
-                async with sftp.open(remote, "rb") as handle:
-                    await handle.seek(offset)
-                    data = await handle.read()
-                    return data if isinstance(data, bytes) else data.encode()
-            except asyncssh.SFTPNoSuchFile:
-                return None
+        sftp = await self.sftp()
+        try:
+            async with sftp.open(remote, "rb") as handle:
+                await handle.seek(offset)
+                data = await handle.read()
+                return data if isinstance(data, bytes) else data.encode()
+        except asyncssh.SFTPNoSuchFile:
+            return None
 
 
 def build_installer_zipapp(out: Path) -> Path:
@@ -182,11 +190,12 @@ class RemoteInstall:
                                      "without a final line; see its log"})
 
     async def _chunks(self, poll: float) -> AsyncIterator[bytes]:
-        offset = 0
+        offset, delay = 0, poll
         while True:
             chunk = await self.session.read(self.path("progress.jsonl"), offset)
             if chunk:
                 offset += len(chunk)
+                delay = poll
                 yield chunk
                 continue
             if await self.session.read(self.path("exit_status")) is not None:
@@ -194,7 +203,8 @@ class RemoteInstall:
                 if tail:
                     yield tail
                 return
-            await asyncio.sleep(poll)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, poll * 8)  # a quiet step (debootstrap) costs few reads
 
     async def fetch(self, local_dir: Path) -> dict[str, Any]:
         """The installer's log (and stderr) into local_dir, and its report (empty when none)."""
