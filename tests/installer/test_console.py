@@ -109,7 +109,7 @@ def test_console_questions_validate_confirm_and_install(tmp_path: Path) -> None:
     assert report["disk"]["serial"] == "pvc-disk-1" and report["network"]["interface"] == "enp0s2.70"
 
 
-def test_console_stops_without_yes(tmp_path: Path) -> None:
+def test_console_password_login_and_stop_without_yes(tmp_path: Path) -> None:
     command = (f"cd {tmp_path} && {sys.executable} -m installer --simulate {FIXTURE} --image /x.squashfs "
                f"--log {tmp_path}/install.log --report {tmp_path}/report.json")
     term = Terminal(f"pvc-console-no-{tmp_path.name}", f"cd {REPO} && {command}")
@@ -118,8 +118,14 @@ def test_console_stops_without_yes(tmp_path: Path) -> None:
                              ("Primary network interface", "enp0s2"), ("tagged VLAN", ""),
                              ("IP address in CIDR form", ""), ("DNS servers", ""), ("Debian release", ""),
                              ("Install method", "debootstrap"), ("Debian mirror URL", "http://127.0.0.1:9/debian"),
-                             ("Additional packages", ""), ("SSH public key", KEY)]:
+                             ("Additional packages", ""), ("SSH public key", ""),
+                             ("Password for the deploy user", "short")]:
             term.answer(prompt, text)
+        term.answer_again("Password for the deploy user", "shorter than 8", "long enough pw")
+        screen = term.wait_for("Again: ")
+        assert "long enough pw" not in screen  # typed without echo
+        subprocess.run(["tmux", "send-keys", "-t", term.name, "-l", "long enough pw"], check=True)
+        subprocess.run(["tmux", "send-keys", "-t", term.name, "Enter"], check=True)
         screen = term.wait_for("Type 'yes' to wipe it")
         assert "ALL DATA on /dev/vdb will be WIPED" in screen
         term.answer("Type 'yes' to wipe it", "y")
