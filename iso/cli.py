@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -50,6 +51,8 @@ def build(
     """Build the live installer ISO (as root); every stage is cached by the content of its inputs."""
     from iso.build import HOST_KEY_SUFFIX, build_iso
 
+    # A SIGTERM (systemd, CI timeouts) unwinds like Ctrl-C, so the chroot's mounts are undone.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     seed, inventory_mirror, inventory_proxy = _load_seed(inventory, seed_file)
     report = build_iso(cache, output, seed=seed, mirror=mirror or inventory_mirror, proxy=proxy or inventory_proxy)
     if as_json:

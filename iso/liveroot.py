@@ -15,7 +15,7 @@ from pathlib import Path
 
 from iso.cache import atomic_output, content_key, remove_tree
 from iso.chroot import Chroot, Source, fresh_dir, run
-from iso.target import StageResult, squash, target_key
+from iso.target import StageResult, recipe, squash, target_key
 
 LIVE_PACKAGES = (
     "live-boot", "live-boot-initramfs-tools", "systemd-resolved", "openssh-server",
@@ -41,7 +41,8 @@ class LiveRoot:
 
 
 def live_key(source: Source) -> str:
-    return content_key("live-v1", target_key(source), LIVE_PACKAGES, _SSHD_CONFIG, Path(__file__))
+    return content_key("live-v2", target_key(source), LIVE_PACKAGES, _SSHD_CONFIG,
+                       recipe(live_root_stage, _install_live_packages, _configure_live_root))
 
 
 def live_paths(cache_dir: Path, source: Source) -> LiveRoot:
