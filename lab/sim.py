@@ -128,6 +128,7 @@ class SimulatedNode:
             answer.raise_for_status()
             iso.write_bytes(await answer.read())
         seed = Seed.from_json(await self._extract(iso, "/pvc/seed.json"))
+        iso.unlink()  # the simulated machine needs only the seed from it
         mine = seed.match(set(self.machine.macs), self.machine.serial)
         if mine is not None and mine.address:
             self.address = mine.address.split("/")[0]
@@ -237,7 +238,8 @@ class SimLab:
     """
 
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
-                 rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None):
+                 rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None,
+                 base_iso: Path | None = None, live_key: Path | None = None):
         if not 1 <= count <= 250:
             raise LabUsageError(f"--sim {count}: give 1 to 250 machines")
         self.count = count
@@ -249,6 +251,9 @@ class SimLab:
         self.nodes: dict[str, SimulatedNode] = {}
         self.inventory = self.dir / "inventory.yml"
         self.bmc_lab: Any = None
+        # the real live ISO (re-seeded for this lab) and its host key, or else a tiny xorriso image
+        self.base_iso = base_iso
+        self.live_key = live_key
 
     @property
     def controller_url(self) -> str:
@@ -261,7 +266,7 @@ class SimLab:
         from lab.server import BmcLab, BmcModel, LabConfig
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        live_key = _host_key(self.dir / "live-key")
+        live_key = self.live_key or _host_key(self.dir / "live-key")
         rogue_key = _host_key(self.dir / "rogue-key")
         controller_key = _host_key(self.dir / "controller", "controller_ed25519")
         config = LabConfig.from_flags(count=self.count, personalities=["standard"], state_dir=self.dir / "bmc",
@@ -284,7 +289,13 @@ class SimLab:
         self.bmc_lab = BmcLab(config, machine_factory=machine)
         await self.bmc_lab.start()
         public = _public_line(controller_key)
-        iso = await make_sim_iso(self.dir / "pvc-live.iso", self._seed(public))
+        if self.base_iso is not None:
+            from iso.seed import write_iso_with_seed
+
+            iso = await asyncio.to_thread(write_iso_with_seed, self.base_iso, self._seed(public),
+                                          self.dir / "pvc-live.iso")
+        else:
+            iso = await make_sim_iso(self.dir / "pvc-live.iso", self._seed(public))
         (self.dir / "pvc-live.iso.hostkey.pub").write_text(_public_line(live_key) + "\n")
         self.inventory.write_text(self._inventory(iso, controller_key))
         return self
