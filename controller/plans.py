@@ -79,6 +79,19 @@ def seed_for(cluster: Cluster, controller_key: str) -> Seed:
         raise PlanInputError(f"the ISO seed cannot be made from the inventory: {err}") from None
 
 
+async def _check_iso_url(url: str) -> None:
+    """Before any BMC is touched: an ISO URL that does not answer here will not answer a BMC either."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http, http.head(url) as head:
+            if head.status != 200:
+                raise UserError(f"controller.iso {url} answers HEAD with {head.status}; give a URL that serves the ISO")
+    except (aiohttp.ClientError, TimeoutError) as err:
+        raise UserError(f"controller.iso {url} cannot be reached from here ({err.__class__.__name__}); "
+                        "check the URL and that its server runs") from None
+
+
 @dataclass(frozen=True)
 class IsoSource:
     """The ISO the BMCs boot: a local file served by the controller, or a URL elsewhere."""
@@ -121,13 +134,18 @@ def named_iso(cluster: Cluster) -> IsoSource:
 async def resolve_iso(cluster: Cluster, controller_key: str) -> IsoSource:
     """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed."""
     if cluster.controller.iso:
-        return named_iso(cluster)
+        source = named_iso(cluster)
+        if source.url is not None:
+            await _check_iso_url(source.url)
+        return source
     from iso.build import build_iso  # heavy: only when no ISO is named
 
     seed = seed_for(cluster, controller_key)
     cluster_dir = cluster.controller.state_dir / cluster.name
     out = cluster_dir / "pvc-live.iso"
-    report = await asyncio.to_thread(build_iso, cluster_dir / "iso-cache", out, seed=seed)
+    install = cluster.nodes[0].install
+    report = await asyncio.to_thread(build_iso, cluster_dir / "iso-cache", out, seed=seed, mirror=install.mirror,
+                                     proxy=install.apt_proxy)
     Path(str(out) + HOST_KEY_SUFFIX).write_text(report.host_key_public.strip() + "\n")
     return IsoSource(Path(report.iso), None, (report.host_key_public.strip(),))
 

@@ -220,6 +220,11 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
         assert no_key.code == 2 and "live host key" in no_key.err and lab.bmc("hv1").requests == 0
         pinned = lab.dir / "runs" / "simlab" / "live.hostkey.pub"
         pinned.write_text((lab.dir / "pvc-live.iso.hostkey.pub").read_text())
+        dead = lab.inventory.with_name("dead-url.yml")
+        dead.write_text(by_url.read_text().replace("/images/pvc-live.iso", "/images/missing.iso"))
+        not_there = await pvcctl.run("deploy", str(dead))
+        assert not_there.code == 2 and "answers HEAD with 404" in not_there.err
+        assert lab.bmc("hv1").requests == 0
         result = await pvcctl.run("deploy", str(by_url))
     finally:
         await runner.cleanup()
