@@ -115,8 +115,9 @@ def write_configuration(ctx: Install) -> None:
     write(ctx.in_target("/etc/timezone"), plan.timezone + "\n")
     _link(ctx, f"/usr/share/zoneinfo/{plan.timezone}", "/etc/localtime")
     write(ctx.in_target("/etc/default/grub"), conf.GRUB_DEFAULTS)
-    # grub.d files are read after /etc/default/grub (the image ships one for its console): last word is ours
-    write(ctx.in_target("/etc/default/grub.d/99-pvc-installer.cfg"), conf.GRUB_DEFAULTS)
+    # grub.d/*.cfg are read after /etc/default/grub in name order (the image ships pvc-console.cfg):
+    # "zz-" sorts after any of them, so the last word is ours
+    write(ctx.in_target("/etc/default/grub.d/zz-pvc-installer.cfg"), conf.GRUB_DEFAULTS)
     blacklist = ctx.in_target(BLACKLIST_FILE)
     ctx.notes["blacklist_added"] = not (ctx.actions.real and blacklist.exists())
     write(blacklist, conf.BLACKLIST)
