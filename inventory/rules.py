@@ -96,6 +96,7 @@ def resolve(shape: InventoryFile, source: Path) -> tuple[m.Cluster | None, list[
     check = Checker(source.resolve().parent)
     networks = {name: _network(check, name, getattr(shape.networks, name)) for name in m.PVC_NETWORKS}
     ids = _node_ids(check, shape.nodes)
+    _unique_names(check, shape.nodes, ids)
     _coordinators(check, shape.nodes, ids)
     controller = _controller(check, shape)
     mirror = shape.defaults.install.mirror or host_debian_mirror()
@@ -313,8 +314,22 @@ def _install_network(check: Checker, shape: InventoryFile, entry: NodeEntry, at:
                                   address, gateway)
 
 
+def _unique_names(check: Checker, nodes: list[NodeEntry], ids: list[int]) -> None:
+    """Hostnames and node ids: each at most once (checked on the file, so found even when a node has
+    other errors). A repeated hostname repeats its id too: that is said once."""
+    names = [node.hostname for node in nodes]
+    for i, (name, node_id) in enumerate(zip(names, ids, strict=True)):
+        if name in names[:i]:
+            check.error(("nodes", i, "hostname"), f"hostname {name} is also used by nodes[{names.index(name)}]; "
+                        "each must be unique")
+        elif node_id and node_id in ids[:i]:
+            field = "node_id" if nodes[i].node_id else "hostname"
+            check.error(("nodes", i, field), f"node id {node_id} is also {names[ids.index(node_id)]}'s; "
+                        "each must be unique")
+
+
 def _unique(check: Checker, nodes: dict[int, m.Node]) -> None:
-    """Hostnames, node ids, BMCs, MACs and every address: each at most once in the cluster."""
+    """BMCs, MACs and every address: each at most once in the cluster."""
     seen: dict[tuple[str, str], int] = {}
     for i, node in nodes.items():
         for what, value, path in _identities(node):
@@ -326,8 +341,6 @@ def _unique(check: Checker, nodes: dict[int, m.Node]) -> None:
 
 
 def _identities(node: m.Node) -> Iterator[tuple[str, str, Path_]]:
-    yield "hostname", node.hostname, ("hostname",)
-    yield "node id", str(node.node_id), ("hostname",)
     url = urlsplit(node.bmc.address)
     yield "BMC address", f"{url.hostname}:{url.port or 443}", ("bmc", "address")
     if node.install_network.mac:
