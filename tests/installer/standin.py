@@ -1,7 +1,8 @@
-"""A stand-in target root image for the installer tests, used when `iso.build.build_target_image`
-(the ISO part's builder) is not available: debootstrap of bookworm with the packages the `image`
-method expects (kernel with a generic initramfs carrying LVM and the hpwdt blacklist, both GRUB
-binary sets, sshd, sudo, python3, ifupdown), packed as a zstd squashfs.
+"""The root of the installer tests' live VM (tests/installer/vm.py): debootstrap of bookworm with
+what the installer runs on a live system (sgdisk, LVM, mkfs, unsquashfs, debootstrap for the
+baseline bench) plus a kernel whose generic initramfs boots it. It could also stand in for the
+target image (both GRUB binary sets, sshd, sudo, python3, ifupdown; hpwdt blacklisted).
+Packed as a zstd squashfs, cached by package list.
 
 Run by hand: `python3 -m tests.installer.standin CACHE_DIR` (as root).
 """
@@ -21,7 +22,7 @@ PACKAGES = [
     "grub2-common", "efibootmgr", "openssh-server", "sudo", "python3", "ifupdown",
     "isc-dhcp-client", "vlan", "ifenslave", "systemd-sysv", "udev", "kmod", "iproute2",
     "dosfstools", "e2fsprogs", "xfsprogs", "fdisk", "gdisk", "squashfs-tools", "ca-certificates",
-    "netbase", "procps",
+    "netbase", "procps", "debootstrap", "wget", "gpgv", "debian-archive-keyring",
 ]
 
 
