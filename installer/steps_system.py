@@ -187,10 +187,13 @@ def generate_host_keys(ctx: Install) -> None:
 
 def install_bootloader(ctx: Install) -> None:
     bind_system(ctx)
-    chroot, efi_vars = ctx.actions.chroot, os.path.isdir("/sys/firmware/efi/efivars")
+    chroot = ctx.actions.chroot
+    # A boot entry goes into this machine's firmware only when it booted by UEFI and the disk is its
+    # own: never for a loop device (a disk image), whose firmware entry would point nowhere.
+    write_nvram = os.path.isdir("/sys/firmware/efi/efivars") and not ctx.disk.loop
     for mode in ctx.boot_targets():
         if mode == "uefi":
-            nvram = [] if efi_vars else ["--no-nvram"]
+            nvram = [] if write_nvram else ["--no-nvram"]
             chroot(ctx.target, ["grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
                                 "--bootloader-id=debian", *nvram])
             # the removable-media path, for firmware that forgets (or never had) the NVRAM entry
