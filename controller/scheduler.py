@@ -254,27 +254,31 @@ def _services(cluster: Cluster, http: aiohttp.ClientSession, iso: IsoSource, sha
 
 def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Board, run_nodes: list[str],
             outcomes: dict[str, JobOutcome], public_key: str) -> int:
+    """The summary; the pvc-ansible inventory when every node is done (or --partial); the exit status."""
     rows = board.snapshot()
-    if opts.json:
-        print(json.dumps({"summary": rows}), flush=True)
-    else:
-        Console(width=max(Console().width, 160)).print(summary_table(cluster.name, rows))
     done = [r["node"] for r in rows if r["state"] == NodeState.DONE.value]
     all_done = len(done) == len(run_nodes)
     journal.set_meta("finished", str(time.time()))
+    out: Path | None = None
     if all_done or (opts.partial and done):
-        results = _install_results(journal, done)
         out = journal.run_dir / "pvc-ansible"
         # only the nodes this run installed: with --partial the failed ones stay out of Ansible's reach
         finished = dataclasses.replace(cluster, nodes=tuple(n for n in cluster.nodes if n.hostname in done))
-        render(finished, out, controller_key=public_key, results=results)
+        render(finished, out, controller_key=public_key, results=_install_results(journal, done))
         journal.set_meta("inventory_out", str(out))
-        print(f"pvc-ansible inventory written to {out}" + ("" if all_done else f" (partial: {', '.join(done)})"))
-        print(f"next, from a pvc-ansible checkout: ansible-playbook -i {out}/hosts -l {cluster.name} pvc.yml")
-    else:
-        print(f"not every node is done: no pvc-ansible inventory written (use --partial for one anyway); "
-              f"run directory {journal.run_dir}; start failed nodes over with pvcctl retry NODE...")
     journal.close()
+    playbook = f"ansible-playbook -i {out}/hosts -l {cluster.name} pvc.yml"
+    if opts.json:
+        print(json.dumps({"summary": rows, "run_dir": str(journal.run_dir), "inventory": str(out) if out else None,
+                          "next": playbook if out else None}), flush=True)
+    else:
+        Console(width=max(Console().width, 160)).print(summary_table(cluster.name, rows))
+        if out is not None:
+            print(f"pvc-ansible inventory written to {out}" + ("" if all_done else f" (partial: {', '.join(done)})"))
+            print(f"next, from a pvc-ansible checkout: {playbook}")
+        else:
+            print(f"not every node is done: no pvc-ansible inventory written (use --partial for one anyway); "
+                  f"run directory {journal.run_dir}; start failed nodes over with pvcctl retry NODE...")
     return 0 if all_done else 1
 
 

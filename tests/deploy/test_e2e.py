@@ -125,8 +125,12 @@ async def test_dropped_ssh_link_during_install_is_reattached(make_lab: LabFactor
 
 async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
     lab = await make_lab(2, rogue=frozenset({"hv2"}))
-    result = await pvcctl.run("deploy", str(lab.inventory))
+    result = await pvcctl.run("deploy", "--json", str(lab.inventory))
     assert result.code == 1
+    lines = [json.loads(line) for line in result.out.splitlines()]  # every line is JSON
+    summary = {row["node"]: row["state"] for row in lines[-1]["summary"]}
+    assert summary == {"hv1": "done", "hv2": "failed"} and lines[-1]["inventory"] is None
+    assert any(e.get("node") == "hv2" and e.get("state") == "failed" for e in lines[:-1])
     assert node_states(lab) == {"hv1": "done", "hv2": "failed"}
     error, attempt = journal_rows(lab, "SELECT error, attempt FROM nodes WHERE node='hv2'")[0]
     assert "not the pinned one" in error and attempt == 1  # never retried
