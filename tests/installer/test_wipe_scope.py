@@ -4,6 +4,7 @@ disk's vgx, stops the install. `pvs` answers are recorded text (this host has no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ class RecordedPvs(Actions):
         super().__init__(Mode.DRY_RUN, reporter)
         self.pvs = pvs
 
-    def run(self, argv: list[str], **kwargs: object) -> str:  # type: ignore[override]
+    def run(self, argv: list[str], **kwargs: Any) -> str:
         if argv[0] == "pvs":
             return self.pvs
         return super().run(argv, **kwargs)
