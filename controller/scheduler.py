@@ -69,6 +69,9 @@ class StartPoint:
         return cls(phase, record.attempt, dict(record.steps))
 
 
+IN_FLIGHT_BMC = frozenset({NodeState.MEDIA, NodeState.BOOT, NodeState.FINALIZE})
+
+
 class Deployment:
     def __init__(self, nodes: list[Node], services: Services, *, deadlines: dict[str, int], retries: int,
                  concurrency: int = 0):
@@ -79,16 +82,23 @@ class Deployment:
         self.gate = asyncio.Semaphore(concurrency if concurrency > 0 else max(1, len(nodes)))
         self.stop_requested = False
         self._tasks: dict[str, asyncio.Task[JobOutcome]] = {}
+        self._jobs: dict[str, NodeJob] = {}
 
     def request_stop(self) -> None:
-        """Ctrl-C: no new destructive step starts; the nodes waiting on something are stopped now."""
+        """Ctrl-C: no new destructive step starts. A node waiting (for a check-in, an install it follows,
+        an SSH login) stops now; a BMC step in flight (media, boot, finalize) finishes first, so the
+        machine is left in a state the journal knows. A second Ctrl-C stops those too."""
+        again = self.stop_requested
         self.stop_requested = True
-        for task in self._tasks.values():
-            task.cancel()
+        for name, task in self._tasks.items():
+            job = self._jobs.get(name)
+            if again or job is None or job.state not in IN_FLIGHT_BMC:
+                task.cancel()
 
     async def _one(self, node: Node, start: StartPoint) -> JobOutcome:
         job = NodeJob(node, self.services, deadlines=self.deadlines, retries=self.retries,
                       stopping=lambda: self.stop_requested)
+        self._jobs[node.hostname] = job
         async with self.gate:
             assert start.phase is not None
             return await job.run(start.phase, start.attempt, start.results)

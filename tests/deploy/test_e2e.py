@@ -250,3 +250,18 @@ async def test_watch_follows_the_journal(make_lab: LabFactory, pvcctl: Pvcctl) -
     assert watcher.returncode == 0
     assert any(" hv1 [install] install: " in line for line in lines)
     assert any(" hv1 [-] done: " in line or " hv1 [verify] done" in line for line in lines), lines[-3:]
+
+
+async def test_ctrl_c_lets_a_bmc_step_in_flight_finish_and_starts_no_other(
+        make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1)
+    lab.bmc("hv1").faults.latency = 0.4  # every BMC request is slow: the media step takes seconds
+    deploy = await pvcctl.start("deploy", str(lab.inventory))
+    await until(lambda: node_states(lab).get("hv1") == "media", 60, "hv1 in the media step")
+    deploy.send_signal(signal.SIGINT)
+    await asyncio.wait_for(deploy.communicate(), 60)
+    assert deploy.returncode == 1
+    assert node_states(lab) == {"hv1": "stopped"}
+    finished = [r[0] for r in journal_rows(lab, "SELECT phase FROM steps WHERE node='hv1' ORDER BY time")]
+    assert finished == ["preflight", "media"]  # the insert was finished, not cut off
+    assert lab.nodes["hv1"].machine.cd_image is not None and lab.nodes["hv1"].machine.boots == []  # no boot
