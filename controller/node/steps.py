@@ -37,6 +37,7 @@ from inventory.model import Node
 Result = dict[str, Any]
 PROBE_INTERVAL = 5.0  # seconds between looks for a live system at its static address
 LIVE_SSH_PORT = 22
+CD_TARGETS = frozenset({"Cd", "UsbCd", "Dvd"})  # Redfish BootSourceOverrideTarget values for a virtual CD
 
 
 class InstallFailed(OperationError):
@@ -103,11 +104,15 @@ async def preflight(ctx: NodeContext) -> Result:
     async with ctx.bmc() as bmc:
         identity = await bmc.identity()
         media = await bmc.media_status()
+        boot_status = await bmc.boot_status()
+    if boot_status.allowed and not CD_TARGETS & set(boot_status.allowed):
+        raise OperationError(f"the BMC offers no virtual-CD boot target (allowed: {', '.join(boot_status.allowed)})",
+                             node=ctx.name, phase="preflight", hint="check the BMC's firmware and licence")
     ctx.services.desk.expect(ctx.name, serial=identity.serial, macs=identity.macs,
                              address=ctx.node.management_address)
     ctx.say(f"{identity.manufacturer} {identity.model} serial {identity.serial}, power {identity.power}",
             Phase.PREFLIGHT)
-    return {"identity": identity.as_dict(), "media": media.as_dict()}
+    return {"identity": identity.as_dict(), "media": media.as_dict(), "boot": boot_status.as_dict()}
 
 
 async def media(ctx: NodeContext) -> Result:
