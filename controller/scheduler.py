@@ -132,6 +132,7 @@ class DeployOptions:
     json: bool = False
     retry: bool = False  # `pvcctl retry`: `only` names the nodes to start over
     run_dir: Path | None = None
+    cluster: Cluster | None = None  # an already resolved cluster (bench/deploy.py's 1000 nodes)
 
 
 class NodeSelectionError(UserError):
@@ -192,7 +193,7 @@ def _printer(opts: DeployOptions) -> Callable[[Event], None]:
 
 async def run_deploy(opts: DeployOptions) -> int:
     """The whole deploy; returns the exit status (0 only when every node of the run is done)."""
-    cluster = load_inventory(opts.inventory)
+    cluster = opts.cluster or load_inventory(opts.inventory)
     check_controller_address(cluster)
     client_key, public_key = controller_key(cluster)
     journal, run_nodes, starts = _open_journal(cluster, opts)

@@ -231,6 +231,11 @@ class SimulatedNode:
 # -- a whole simulated cluster ---------------------------------------------------------------------------
 
 
+# PVC node ids stop at 255, so an inventory holds 250 machines at most; larger labs are for bench/deploy.py,
+# which builds its cluster model itself.
+MAX_MACHINES = 1000
+
+
 class SimLab:
     """N simulated machines behind emulated BMCs, their ISO and their inventory, in `directory`.
 
@@ -240,8 +245,8 @@ class SimLab:
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
                  rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None,
                  base_iso: Path | None = None, live_key: Path | None = None):
-        if not 1 <= count <= 250:
-            raise LabUsageError(f"--sim {count}: give 1 to 250 machines")
+        if not 1 <= count <= MAX_MACHINES:
+            raise LabUsageError(f"--sim {count}: give 1 to {MAX_MACHINES} machines")
         self.count = count
         self.dir = directory.resolve()
         self.step_delay = step_delay
@@ -402,11 +407,14 @@ async def make_sim_iso(out: Path, seed: Seed) -> Path:
 
 
 def lab_up(
-    sim: int = typer.Option(..., "--sim", help="how many simulated machines (1-250)"),
+    sim: int = typer.Option(..., "--sim", help="how many simulated machines (1-250: PVC node ids end at 255)"),
     directory: Path = typer.Option(Path("simlab"), "--dir", help="where the lab keeps its state and inventory"),
     step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
 ) -> None:
     """Start a simulated cluster (emulated BMCs + simulated machines) until Ctrl-C; print its inventory."""
+
+    if not 1 <= sim <= 250:
+        raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
 
     async def run() -> None:
         async with SimLab(sim, directory, step_delay=step_delay) as lab:
