@@ -20,6 +20,8 @@ from iso.seed import Seed, SeedNode, write_iso_with_seed
 from tests.iso.vm import CheckinServer, Vm, boot_until_ssh
 
 pytestmark = pytest.mark.slow
+# CDROMEJECT: the kernel refuses (EBUSY) while anything else holds the drive, such as a mounted medium.
+EJECT_CD = 'import fcntl, os; fcntl.ioctl(os.open("/dev/sr0", os.O_RDONLY | os.O_NONBLOCK), 0x5309)'
 
 
 async def _run(conn: asyncssh.SSHClientConnection, command: str) -> str:
@@ -42,7 +44,7 @@ async def _boot_and_check(live_iso: BuildReport, tmp_path: Path, *, uefi: bool, 
             conn, seconds = await boot_until_ssh(vm, live_iso.host_key_public, controller_key)
             print(f"{'UEFI' if uefi else 'BIOS'} {'USB' if usb else 'CD'} boot to SSH: {seconds:.0f} s")
             async with conn:
-                await _check_live_system(conn, uefi=uefi, static=static)
+                await _check_live_system(conn, uefi=uefi, static=static, usb=usb)
             with pytest.raises(asyncssh.PermissionDenied):
                 await asyncssh.connect("127.0.0.1", vm.ssh_port, username="root", known_hosts=None,
                                        client_keys=[stranger_key], agent_path=None, password="root",
@@ -66,7 +68,7 @@ async def _boot_and_check(live_iso: BuildReport, tmp_path: Path, *, uefi: bool, 
     assert "PVC live installer (pvcctl)" in console and "checked in to http://10.0.2.2" in console
 
 
-async def _check_live_system(conn: asyncssh.SSHClientConnection, *, uefi: bool, static: bool) -> None:
+async def _check_live_system(conn: asyncssh.SSHClientConnection, *, uefi: bool, static: bool, usb: bool) -> None:
     addresses = await _run(conn, "ip -4 -o addr show scope global")
     if static:
         assert "10.0.2.50/24" in addresses and "10.0.2.15" not in addresses
@@ -83,6 +85,16 @@ async def _check_live_system(conn: asyncssh.SSHClientConnection, *, uefi: bool, 
         conn, "PYTHONPATH=/usr/local/lib/pvcctl python3 -c 'import installer.plan; print(\"import ok\")'")
     assert (await _run(conn, "test -x /usr/local/sbin/pvc-installer && echo ok")).strip() == "ok"
     assert (await _run(conn, "systemctl is-active pvc-seed ssh systemd-networkd")).split() == ["active"] * 3
+    # One installer at a time: a second one (console or SSH) is refused while the first holds the lock.
+    busy = await conn.run("(flock /run/pvc/installer.lock sleep 20 &) ; sleep 2; /usr/local/sbin/pvc-installer --help",
+                          check=False, timeout=60)
+    assert busy.exit_status == 75 and "already running" in str(busy.stderr)
+    # The medium can go: everything the live system needs was copied to RAM at boot.
+    if not usb:
+        await _run(conn, f"python3 -c '{EJECT_CD}'")
+    assert "controller_url" in await _run(conn, "cat /run/live/medium/pvc/seed.json")
+    assert "import ok" in await _run(
+        conn, "PYTHONPATH=/usr/local/lib/pvcctl python3 -c 'import iso.live.checkin; print(\"import ok\")'")
 
 
 async def test_uefi_boot_with_static_seed_entry(live_iso: BuildReport, tmp_path: Path) -> None:

@@ -99,14 +99,22 @@ def test_overlay_carries_installer_live_code_and_the_reported_host_key(live_iso:
     assert public.split()[:2] == live_iso.host_key_public.split()[:2]
 
 
-def test_rebuild_with_nothing_changed_does_no_work(live_iso: BuildReport, debian_mirror: str) -> None:
-    iso = Path(live_iso.iso)
+@pytest.fixture(scope="module")
+def private_iso(live_iso: BuildReport, debian_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    """The live ISO written to this module's own path (stages come from the cache): other test
+    sessions on this machine may rewrite the shared one while these tests read it."""
+    out = tmp_path_factory.mktemp("iso") / "private.iso"
+    return build_iso(Path(live_iso.iso).parent, out, mirror=debian_mirror)
+
+
+def test_rebuild_with_nothing_changed_does_no_work(private_iso: BuildReport, debian_mirror: str) -> None:
+    iso = Path(private_iso.iso)
     before = iso.stat().st_mtime_ns
-    again = build_iso(iso.parent, iso, mirror=debian_mirror)
-    assert [(s.name, s.cached) for s in again.stages] == [(s.name, True) for s in live_iso.stages]
+    again = build_iso(Path(private_iso.target_image).parents[1], iso, mirror=debian_mirror)
+    assert [(s.name, s.cached) for s in again.stages] == [(s.name, True) for s in private_iso.stages]
     assert iso.stat().st_mtime_ns == before
-    assert again.host_key_fingerprint == live_iso.host_key_fingerprint
-    assert again.files == live_iso.files
+    assert again.host_key_fingerprint == private_iso.host_key_fingerprint
+    assert again.files == private_iso.files
 
 
 def test_changed_live_code_rebuilds_only_the_overlay_and_iso(live_iso: BuildReport, debian_mirror: str,
@@ -119,14 +127,14 @@ def test_changed_live_code_rebuilds_only_the_overlay_and_iso(live_iso: BuildRepo
     assert Path(live_iso.iso).is_file()
 
 
-def test_new_seed_makes_a_new_iso_and_keeps_the_boot_records(live_iso: BuildReport, tmp_path: Path) -> None:
-    base_sha = next(f.sha256 for f in live_iso.files if f.path == live_iso.iso)
+def test_new_seed_makes_a_new_iso_and_keeps_the_boot_records(private_iso: BuildReport, tmp_path: Path) -> None:
+    base_sha = next(f.sha256 for f in private_iso.files if f.path == private_iso.iso)
     seed = Seed("http://10.0.2.2:8080", KEY, (SeedNode("hv1", macs=("52:54:00:12:34:56",), address="10.0.2.50/24"),))
-    out = write_iso_with_seed(Path(live_iso.iso), seed, tmp_path / "seeded.iso")
+    out = write_iso_with_seed(Path(private_iso.iso), seed, tmp_path / "seeded.iso")
     assert Seed.from_json(_extract(out, "/pvc/seed.json", tmp_path / "seed.json")) == seed
-    assert _boot_shape(out) == _boot_shape(live_iso.iso)
+    assert _boot_shape(out) == _boot_shape(private_iso.iso)
     assert len(_boot_shape(out)) == 6
-    assert _files(out)["/pvc/target.squashfs"] == _files(live_iso.iso)["/pvc/target.squashfs"]
+    assert _files(out)["/pvc/target.squashfs"] == _files(private_iso.iso)["/pvc/target.squashfs"]
     reseeded = write_iso_with_seed(out, Seed("http://10.0.2.2:9", KEY), out)  # in place, atomically
     assert Seed.from_json(_extract(reseeded, "/pvc/seed.json", tmp_path / "seed2.json")).nodes == ()
-    assert hashlib.sha256(Path(live_iso.iso).read_bytes()).hexdigest() == base_sha
+    assert hashlib.sha256(Path(private_iso.iso).read_bytes()).hexdigest() == base_sha
