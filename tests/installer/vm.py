@@ -94,7 +94,8 @@ def read_payload(image: Path, names: list[str], dest: Path) -> None:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def run_live_install(kit: LiveKit, payload: Path, disk: Path, serial_log: Path, timeout: float) -> None:
+def run_live_install(kit: LiveKit, payload: Path, disk: Path, serial_log: Path, timeout: float) -> float:
+    """Seconds the VM ran (boot, install, power-off), not counting the wait for the heavy lock."""
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "2048", "-smp", "2",
             "-display", "none", "-no-reboot", "-serial", f"file:{serial_log}",
             "-kernel", str(kit.kernel), "-initrd", str(kit.initrd),
@@ -106,13 +107,14 @@ def run_live_install(kit: LiveKit, payload: Path, disk: Path, serial_log: Path, 
             "-drive", f"file={disk},if=none,id=target,format=raw",
             "-device", "virtio-blk-pci,drive=target,serial=pvc-target,addr=0x4",
             "-netdev", "user,id=n0", "-device", NIC]
-    _run_with_watchdog(argv, timeout, serial_log, done_marker="PVC-TEST-END")
+    return _run_with_watchdog(argv, timeout, serial_log, done_marker="PVC-TEST-END")
 
 
-def _run_with_watchdog(argv: list[str], timeout: float, serial_log: Path, done_marker: str) -> None:
+def _run_with_watchdog(argv: list[str], timeout: float, serial_log: Path, done_marker: str) -> float:
     """Run a VM to its end; the clock starts once the shared heavy-work lock is ours."""
     with open(HEAVY_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             proc.wait(timeout=timeout)
@@ -124,6 +126,7 @@ def _run_with_watchdog(argv: list[str], timeout: float, serial_log: Path, done_m
         errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         raise RuntimeError(f"VM stopped (status {proc.returncode}) without {done_marker}: {errors}\n"
                            f"serial log tail:\n{_tail(serial_log)}")
+    return time.monotonic() - started
 
 
 def _tail(path: Path, size: int = 3000) -> str:
