@@ -126,13 +126,27 @@ class _HashMemo:
             self.known: dict[str, str] = json.loads(path.read_text())
         except (OSError, ValueError):
             self.known = {}
+        self.used: set[str] = set()
 
     def sha256(self, file: Path) -> str:
         stat = file.stat()
         key = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
         if key not in self.known:
             self.known[key] = file_sha256(file)
+        self.used.add(key)
         return self.known[key]
 
     def save(self) -> None:
-        self.path.write_text(json.dumps(self.known))
+        """Forget files that are gone or changed, so the memo does not grow with every ISO ever made."""
+        kept = {key: digest for key, digest in self.known.items() if key in self.used or _still_there(key)}
+        with atomic_output(self.path) as partial:
+            partial.write_text(json.dumps(kept))
+
+
+def _still_there(key: str) -> bool:
+    path, size, mtime = key.rsplit(":", 2)
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return False
+    return f"{stat.st_size}:{stat.st_mtime_ns}" == f"{size}:{mtime}"
