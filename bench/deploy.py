@@ -46,11 +46,10 @@ PVCCTL = str(Path(sys.executable).parent / "pvcctl")
 def _deploy(inventory: Path, home: Path, concurrency: int, synthetic: bool) -> tuple[int, float, float, int]:
     """Run the deploy; (exit code, wall s, CPU s, peak RSS KiB) of that process alone."""
     env = {**os.environ, "PVCCTL_HOME": str(home)}
-    args = [PVCCTL, "deploy", "--json", str(inventory)]
+    limit = ["--concurrency", str(concurrency)] if concurrency else []
+    args = [PVCCTL, "deploy", "--json", *limit, str(inventory)]
     if synthetic:  # no valid inventory holds it: the same engine, given the cluster model
-        args = [sys.executable, __file__, "--controller-for", str(inventory)]
-    if concurrency:
-        args[-1:-1] = ["--concurrency", str(concurrency)]
+        args = [sys.executable, __file__, *limit, "--controller-for", str(inventory)]
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -86,7 +86,8 @@ class LiveSession:
             raise LoginRefused(f"{target} refused the controller's SSH key", node=target.node, phase=phase,
                                hint="the install plan must carry the controller's public key") from None
         except (OSError, TimeoutError, asyncssh.Error) as err:
-            raise LiveError(f"cannot reach {target}: {err}", node=target.node, phase=phase) from None
+            raise LiveError(f"cannot reach {target}: {err or type(err).__name__}", node=target.node,
+                            phase=phase) from None
         return cls(conn, target)
 
     async def __aenter__(self) -> LiveSession:

@@ -153,8 +153,7 @@ async def live(ctx: NodeContext) -> Result:
         target = _live_target(ctx, arrived.ssh_address, arrived.ssh_port)
     else:
         target = probe.result()
-    async with await LiveSession.open(target) as session:
-        await session.run("true")
+    await _until_ssh_answers(ctx, target, "live")
     ctx.say(f"live system up at {target.host}:{target.port}, host key verified", Phase.LIVE)
     return {"address": target.host, "port": target.port}
 
@@ -260,18 +259,23 @@ async def verify(ctx: NodeContext) -> Result:
     target = SshTarget(address, where["port"], ctx.node.install.deploy_user, tuple(report["ssh_host_keys"]),
                        ctx.services.client_key, ctx.name)
     started = time.monotonic()
-    while True:
-        try:
-            async with await LiveSession.open(target, "verify") as session:
-                hostname = (await session.run("hostname")).strip()
-            break
-        except (HostKeyMismatch, LoginRefused):
-            raise
-        except LiveError:
-            await asyncio.sleep(ctx.services.poll)  # still rebooting; the phase deadline bounds this
+    hostname = (await _until_ssh_answers(ctx, target, "verify", "hostname")).strip()
     ctx.say(f"installed system answers at {address} as {hostname} ({time.monotonic() - started:.1f}s)",
             Phase.VERIFY)
     return {"address": address, "host_keys": list(report["ssh_host_keys"]), "hostname": hostname}
+
+
+async def _until_ssh_answers(ctx: NodeContext, target: SshTarget, phase: str, command: str = "true") -> str:
+    """Run `command` once SSH answers: a node still booting (or slow to answer) is waited for, up to
+    the phase deadline; a wrong host key or a refused login ends the wait at once."""
+    while True:
+        try:
+            async with await LiveSession.open(target, phase) as session:
+                return await session.run(command)
+        except (HostKeyMismatch, LoginRefused):
+            raise
+        except (LiveError, asyncssh.Error, OSError):
+            await asyncio.sleep(ctx.services.poll)
 
 
 STEPS: dict[Phase, Callable[[NodeContext], Awaitable[Result]]] = {
