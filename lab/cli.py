@@ -34,9 +34,8 @@ async def _serve(config: LabConfig) -> None:
         assert lab.pki is not None
         for running, spec in zip(lab.bmcs, config.bmcs, strict=True):
             typer.echo(f"bmc {running.name} {running.url} personality={spec.personality} serial={spec.serial} "
-                       f"macs={','.join(spec.macs)}")
+                       f"macs={','.join(spec.macs)} fingerprint={lab.pki.fingerprint(spec.address)}")
         typer.echo(f"ca {lab.pki.ca_path}")
-        typer.echo(f"fingerprint {lab.pki.fingerprint()}")
         typer.echo(f"credentials user={config.username} password from {lab.password_source}")
         typer.echo("ready: Ctrl-C stops the lab", err=True)
         await stop.wait()

@@ -4,7 +4,7 @@
     async with lab:
         for b in lab.bmcs: print(b.url)
 
-Every BMC shares one HTTPS certificate from a CA the lab makes in its state directory. The password
+Every BMC has its own HTTPS certificate from a CA the lab makes in its state directory. The password
 comes from an environment variable, a file, or is generated into `<state_dir>/password` (0600).
 """
 
@@ -164,8 +164,7 @@ class BmcLab:
     async def start(self) -> None:
         cfg = self.config
         password = self._password()
-        self.pki = make_lab_pki(cfg.state_dir / "pki", [b.address for b in cfg.bmcs] + ["localhost"])
-        context: ssl.SSLContext = self.pki.server_context()
+        self.pki = make_lab_pki(cfg.state_dir / "pki", [b.address for b in cfg.bmcs])
         self._fetcher = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         for index, spec in enumerate(cfg.bmcs):
             bmc = LabBmc(PERSONALITIES[spec.personality], self.machine_factory(spec), cfg.username, password,
@@ -174,6 +173,7 @@ class BmcLab:
             runner = web.AppRunner(build_app(bmc), access_log=None, handler_cancellation=True)
             await runner.setup()
             self._runners.append(runner)
+            context: ssl.SSLContext = self.pki.server_context(spec.address)
             site = web.TCPSite(runner, spec.address, cfg.port, ssl_context=context, backlog=128)
             try:
                 await site.start()

@@ -28,15 +28,18 @@ async def test_ca_bundle_verifies(lab_factory: LabFactory, http) -> None:
 
 
 async def test_pinned_fingerprint_accepts_its_certificate_only(lab_factory: LabFactory, http) -> None:
-    async with lab_factory(["standard"]) as lab:
+    async with lab_factory(["standard", "standard"]) as lab:
         assert lab.pki is not None
-        good = lab.pki.fingerprint()
+        hosts = [b.url.split("//")[1].rsplit(":", 1)[0] for b in lab.bmcs]
+        good, other = lab.pki.fingerprint(hosts[0]), lab.pki.fingerprint(hosts[1])
+        assert good != other  # every lab BMC has its own certificate
         async with connect(lab, http, ca_bundle=None, fingerprint=good.upper()) as bmc:
             assert (await bmc.identity()).serial == "PVC000001"
-        wrong = "ab" * 32
+        before = lab.bmcs[0].bmc.requests
         with pytest.raises(BmcError) as caught:
-            async with connect(lab, http, ca_bundle=None, fingerprint=wrong):
+            async with connect(lab, http, ca_bundle=None, fingerprint=other):
                 pass
+        assert lab.bmcs[0].bmc.requests == before  # refused before any request reached it
     assert caught.value.failure is FailureClass.TLS
     assert "pinned fingerprint" in str(caught.value) and good in str(caught.value)
 

@@ -34,6 +34,7 @@ async def test_lab_bmc_serves_until_ctrl_c(tmp_path: Path) -> None:
     ca = Path(next(line.split(" ", 1)[1] for line in lines if line.startswith("ca ")))
     assert [b[1] for b in bmcs] == ["node001", "node002"] and bmcs[0][2].startswith("https://127.0.1.201:")
     assert "personality=idrac10" in bmcs[0] and "serial=PVC000002" in bmcs[1]
+    assert bmcs[0][6].startswith("fingerprint=") and bmcs[0][6] != bmcs[1][6]
     assert lines[-1] == f"credentials user=admin password from file {tmp_path / 'password'}"
     password = (tmp_path / "password").read_text().strip()
     assert password not in "\n".join(lines)
