@@ -10,6 +10,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +122,10 @@ def library_error(method: str, path: str, err: RedfishError) -> BmcRequestError:
 class RedfishChannel:
     """Reads and writes on one logged-in `AsyncRedfishClient`."""
 
-    def __init__(self, client: AsyncRedfishClient, *, poll_interval: float, task_deadline: float):
+    def __init__(self, client: AsyncRedfishClient, *, poll_interval: float, task_deadline: float,
+                 relogin: Callable[[], Awaitable[None]] | None = None):
         self.client = client
+        self.relogin = relogin  # for a session that expired: the library renews it for reads only
         self.poll_interval = poll_interval
         self.task_deadline = task_deadline
 
@@ -156,6 +159,11 @@ class RedfishChannel:
             if if_match:
                 headers["If-Match"] = if_match
             response = await self._send(method, path, body, headers)
+            if response.status == 401 and self.relogin is not None:
+                # A 401 means the BMC did not act: log in again and send the write once more.
+                log.info("%s %s: session expired; logging in again", method, path)
+                await self.relogin()
+                response = await self._send(method, path, body, headers)
             if response.status == 412 and if_match:
                 log.info("%s %s: 412 with If-Match %s; trying the next form", method, path, if_match)
                 continue

@@ -70,7 +70,7 @@ class RedfishBmc:
             session=self.transport, timeout=self.timings.request_timeout,
         )
         self.channel = RedfishChannel(self._client, poll_interval=self.timings.poll_interval,
-                                      task_deadline=self.timings.task_deadline)
+                                      task_deadline=self.timings.task_deadline, relogin=self._relogin)
         self.auth = ""
         self._found: _Discovered | None = None
         self._where = StepContext(node=self.node, bmc=endpoint.url)
@@ -114,6 +114,14 @@ class RedfishBmc:
         await self._client.login(auth="basic")
         self.auth = "basic"
         await self.channel.get("/redfish/v1/Systems")  # Basic is not checked until a request needs it
+
+    async def _relogin(self) -> None:
+        if self.auth != "session":
+            raise BmcRequestError(FailureClass.AUTH, "the BMC refused the credentials")
+        try:
+            await self._client.login(auth="session")
+        except RedfishError as err:
+            raise library_error("POST", "SessionService/Sessions", err) from None
 
     async def _logout(self) -> None:
         if self.auth == "session":

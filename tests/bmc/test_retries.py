@@ -211,3 +211,17 @@ async def test_busy_after_power_off_is_waited_out(lab_factory: LabFactory, http)
             await bmc.force_off()  # its read-back meets 503s for 0.3 s
             assert emulated.machine.power_state == "Off"
         assert 503 in emulated.refusals and emulated.sessions == {}
+
+
+async def test_expired_session_is_renewed_for_writes(lab_factory: LabFactory, http) -> None:
+    async with lab_factory(["idrac9"]) as lab:
+        emulated = lab.bmcs[0].bmc
+        async with connect(lab, http) as bmc:
+            emulated.sessions.clear()  # the BMC dropped the session (idle timeout, BMC reset)
+            reset = f"{emulated.system_path}/Actions/ComputerSystem.Reset"
+            await bmc.channel.write("POST", reset, {"ResetType": "On"})  # 401, new session, sent again
+            assert 401 in emulated.refusals and emulated.actions == ["reset On"]  # acted once
+            emulated.sessions.clear()
+            await bmc.set_boot_once_cd()  # its first read renews the session (the library does that)
+        assert emulated.actions == ["reset On", "boot Cd Once"]
+        assert emulated.sessions == {}
