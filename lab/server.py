@@ -4,6 +4,17 @@
     async with lab:
         for b in lab.bmcs: print(b.url)
 
+A lab YAML (`pvcctl lab bmc --config lab.yml`):
+
+    state_dir: /tmp/pvcctl-lab          # CA, certificates, generated password
+    port: 8443
+    username: admin
+    password_env: LAB_BMC_PASSWORD      # or password_file: PATH; else generated into state_dir
+    time_scale: 1.0                     # vendor delays (iDRAC 10's 60 s of 409) times this
+    bmcs:
+      - {name: hv1, address: 127.0.1.1, personality: idrac9, serial: 7XK2M93,
+         macs: ["b4:7a:f1:00:00:01"], power_delay: 0, faults: {latency: 0.05, error_rate: 0.1}}
+
 Every BMC has its own HTTPS certificate from a CA the lab makes in its state directory. The password
 comes from an environment variable, a file, or is generated into `<state_dir>/password` (0600).
 """
