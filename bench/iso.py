@@ -53,7 +53,8 @@ def main() -> None:
     baseline_name, baseline = figures[0] if args.cold else figures[1]
     print(f"ISO size: {report.files[0].size / 1e6:.0f} MB")
     for name, seconds in figures:
-        print(f"{name:<40} {seconds:8.2f} s   {seconds / baseline:8.3f} x {baseline_name}")
+        print(f"{name:<40} {seconds:8.2f} s   {seconds / baseline:9.5f} of {baseline_name} "
+              f"({baseline / seconds:,.0f}x faster)")
 
 
 if __name__ == "__main__":
