@@ -33,7 +33,7 @@ def _run_dir(run: Path | None) -> Path:
 def deploy(
     inventory: Path = typer.Argument(..., help="the inventory file"),
     only: str = typer.Option("", "--only", help="comma-separated node names to deploy (default: all)"),
-    concurrency: int = typer.Option(-1, "--concurrency", help="nodes at once (default: the inventory's; 0 = all)"),
+    concurrency: int = typer.Option(-1, "--concurrency", help="installs at once (default: the inventory's; 0 = all)"),
     resume: bool = typer.Option(False, "--resume", help="continue the last run of this cluster"),
     partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
     as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
@@ -106,8 +106,7 @@ def register(app: typer.Typer) -> None:
     app.command("retry")(retry)
     app.command("status")(status)
     app.command("watch")(watch)
-    from lab.sim import lab_up
-
     from lab.cli import app as lab_app
+    from lab.sim import lab_up
 
     lab_app.command("up")(lab_up)
