@@ -85,6 +85,7 @@ async def _check_live_system(conn: asyncssh.SSHClientConnection, *, uefi: bool, 
         conn, "PYTHONPATH=/usr/local/lib/pvcctl python3 -c 'import installer.plan; print(\"import ok\")'")
     assert (await _run(conn, "test -x /usr/local/sbin/pvc-installer && echo ok")).strip() == "ok"
     assert (await _run(conn, "systemctl is-active pvc-seed ssh systemd-networkd")).split() == ["active"] * 3
+    assert "usage: python3 -m installer" in await _run(conn, "/usr/local/sbin/pvc-installer --help")
     # One installer at a time: a second one (console or SSH) is refused while the first holds the lock.
     busy = await conn.run("(flock /run/pvc/installer.lock sleep 20 &) ; sleep 2; /usr/local/sbin/pvc-installer --help",
                           check=False, timeout=60)
