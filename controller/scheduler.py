@@ -278,7 +278,8 @@ def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Boar
         render(finished, out, controller_key=public_key, results=_install_results(journal, done))
         journal.set_meta("inventory_out", str(out))
     journal.close()
-    playbook = f"ansible-playbook -i {out}/hosts -l {cluster.name} pvc.yml"
+    # a new cluster: pvc-ansible bootstraps it with do_bootstrap (never again on a running cluster)
+    playbook = f"ansible-playbook -i {out}/hosts -l {cluster.name} -e do_bootstrap=yes pvc.yml"
     if opts.json:
         print(json.dumps({"summary": rows, "run_dir": str(journal.run_dir), "inventory": str(out) if out else None,
                           "next": playbook if out else None}), flush=True)
@@ -286,7 +287,7 @@ def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Boar
         Console(width=max(Console().width, 160)).print(summary_table(cluster.name, rows))
         if out is not None:
             print(f"pvc-ansible inventory written to {out}" + ("" if all_done else f" (partial: {', '.join(done)})"))
-            print(f"next, from a pvc-ansible checkout: {playbook}")
+            print(f"next, from a pvc-ansible checkout: {playbook}   (do_bootstrap on the first run only)")
         else:
             print(f"not every node is done: no pvc-ansible inventory written (use --partial for one anyway); "
                   f"run directory {journal.run_dir}; start failed nodes over with pvcctl retry NODE...")

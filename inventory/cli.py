@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from controller.errors import InventoryError
-from controller.keys import controller_public_key
+from controller.plans import controller_key
 from inventory.load import check_inventory, load_inventory
 from inventory.model import Cluster
 from inventory.pvc_ansible import load_results, render
@@ -44,7 +44,7 @@ def render_command(
     """Write the inventory pvc-ansible runs from (hosts, group_vars, files/, ceph link, known_hosts)."""
     cluster = load_inventory(inventory)
     installed = load_results(results, cluster) if results else None
-    written = render(cluster, out, controller_key=controller_public_key(cluster), results=installed)
+    written = render(cluster, out, controller_key=controller_key(cluster)[1], results=installed)
     typer.echo(f"wrote {len(written)} files to {out}/")
     typer.echo(next_step(cluster, out))
 
