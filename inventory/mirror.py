@@ -1,32 +1,20 @@
-"""The Debian mirror this machine's apt uses: pvcctl's default mirror, read at run time."""
+"""The Debian mirror this machine's apt uses: pvcctl's default mirror, read at run time.
+
+One reader of apt's sources serves the whole of pvcctl: `iso.mirror` (it also finds the security
+archive); here it only answers "which mirror, if any".
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-APT_DIR = Path("/etc/apt")
+from iso.errors import IsoUserError
+from iso.mirror import APT_DIR, host_mirrors
 
 
 def host_debian_mirror(apt_dir: Path = APT_DIR) -> str | None:
-    """The first Debian archive URL in apt's sources (deb822 `.sources` or one-line `.list`),
-    skipping the security archive; None when there is none."""
-    for url in _source_urls(apt_dir):
-        if "security" not in url and url.rstrip("/").endswith("debian"):
-            return url.rstrip("/")
-    return None
-
-
-def _source_urls(apt_dir: Path) -> list[str]:
-    urls: list[str] = []
-    files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*"))]
-    for path in files:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if path.name.endswith(".sources"):
-            urls += [u for m in re.finditer(r"^URIs:\s*(.+)$", text, re.M) for u in m.group(1).split()]
-        elif path.name.endswith(".list"):
-            urls += re.findall(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, re.M)
-    return [u for u in urls if u.startswith(("http://", "https://"))]
+    """The Debian archive URL in apt's sources (deb822 or one-line), or None when there is none."""
+    try:
+        return host_mirrors(apt_dir).debian.rstrip("/")
+    except IsoUserError:
+        return None
