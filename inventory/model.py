@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from installer.plan import DiskHint
 
 PVC_NETWORKS = ("upstream", "cluster", "storage")
-PHASES = ("preflight", "media", "boot", "live", "install", "collect", "finalize", "verify")
 DEFAULT_DEADLINES = {
     "preflight": 180, "media": 300, "boot": 600, "live": 900,
     "install": 3600, "collect": 300, "finalize": 600, "verify": 900,

@@ -112,7 +112,7 @@ def _files(cluster: Cluster, controller_key: str, results: Mapping[str, InstallR
     return files
 
 
-def ansible_host(node: Node, results: Mapping[str, InstallResult]) -> str:
+def _ansible_host(node: Node, results: Mapping[str, InstallResult]) -> str:
     if node.hostname in results:
         return results[node.hostname].address
     return node.management_address or node.addresses["upstream"]
@@ -121,7 +121,7 @@ def ansible_host(node: Node, results: Mapping[str, InstallResult]) -> str:
 def _hosts(cluster: Cluster, results: Mapping[str, InstallResult]) -> str:
     lines = [HEADER.format(source=cluster.source.name).rstrip(), "[sites:children]", cluster.name, "",
              "[sites:vars]", "ansible_python_interpreter=/usr/bin/python3", "", f"[{cluster.name}]"]
-    lines += [f"{node.fqdn} ansible_host={ansible_host(node, results)}" for node in cluster.nodes]
+    lines += [f"{node.fqdn} ansible_host={_ansible_host(node, results)}" for node in cluster.nodes]
     return "\n".join(lines) + "\n"
 
 
