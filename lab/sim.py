@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +78,22 @@ class _Server(asyncssh.SSHServer):
         return True
 
 
+class _HomeSFTP(asyncssh.SFTPServer):
+    """As OpenSSH's sftp-server: relative paths start in the login's home, absolute paths are absolute."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], home: Path):
+        super().__init__(chan)
+        self.home = os.fsencode(home)
+
+    def map_path(self, path: bytes) -> bytes:
+        return path if path.startswith(b"/") else os.path.join(self.home, path)
+
+
 class SimulatedNode:
     """One machine's software; `on_boot`/`on_power_off` are the machine's hooks."""
 
     def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05,
-                 claimed_key: Path | None = None):
+                 claimed_key: Path | None = None, ssh_port: int = 0):
         self.machine = machine
         self.claimed_key = claimed_key  # an impostor: checks in with this key's fingerprint, serves live_key
         self.home = home
@@ -88,7 +101,8 @@ class SimulatedNode:
         self.live_key = live_key
         self.step_delay = step_delay
         self.diskless_boots = 0
-        self.port = 0  # chosen on the first boot, kept (the live and the installed system share it)
+        # given, or chosen on the first boot and kept (the live and the installed system share it)
+        self.port = ssh_port
         self.hostname = ""
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.checkins: list[int] = []  # the controller's answers, in order
@@ -109,6 +123,20 @@ class SimulatedNode:
         for task in list(self._tasks):
             task.cancel()
         await self._stop_ssh()
+        self._kill_processes()
+
+    def _kill_processes(self) -> None:
+        """Power off stops everything the machine ran, the detached installer included: every process
+        started by its SSH server carries PVC_SIM_MACHINE (children inherit it, setsid or not)."""
+        mark = f"PVC_SIM_MACHINE={self.home}".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if mark in (proc / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue  # gone already, or not ours to read
 
     async def _boot(self, event: BootEvent) -> None:
         try:
@@ -178,7 +206,8 @@ class SimulatedNode:
     # -- installed system ----------------------------------------------------------------------------
 
     async def _boot_installed(self) -> None:
-        reports = sorted(self.home.glob("pvcctl/*/report.json"), key=lambda p: p.stat().st_mtime)
+        # the newest install's report, wherever the tool that ran the installer kept it (pvcctl: pvcctl/<run>/)
+        reports = sorted(self.home.rglob("report.json"), key=lambda p: p.stat().st_mtime)
         host_key = self.disk / "ssh_host_ed25519_key"
         if not reports or not host_key.is_file():
             log.info("%s: no installed system on the disk", self.machine.name)
@@ -195,11 +224,10 @@ class SimulatedNode:
 
     async def _serve(self, user: str, keys: asyncssh.SSHAuthorizedKeys, host_key: Path) -> None:
         await self._stop_ssh()
-        root = str(self.home).encode()
         self._server = await asyncssh.create_server(
             lambda: _Server(self, user, keys), self.address, self.port, server_host_keys=[str(host_key)],
-            process_factory=self._run, sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
-            allow_scp=False, reuse_address=True,
+            process_factory=self._run, sftp_factory=lambda chan: _HomeSFTP(chan, self.home),
+            allow_scp=False, reuse_address=True, encoding=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -215,17 +243,40 @@ class SimulatedNode:
         for conn in list(self.connections):
             conn.abort()
 
-    async def _run(self, process: asyncssh.SSHServerProcess[str]) -> None:
+    async def _run(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """A command as sshd runs one: the login's shell, in its home, stdin and output streamed both ways."""
         env = {"PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.home),
-               "PVC_SIM_DISK": str(self.disk), "LANG": "C.UTF-8"}
+               "PVC_SIM_DISK": str(self.disk), "PVC_SIM_MACHINE": str(self.home), "LANG": "C.UTF-8",
+               "USER": process.get_extra_info("username") or "root"}
+        pipe = asyncio.subprocess.PIPE
         proc = await asyncio.create_subprocess_shell(
-            process.command or "true", cwd=self.home, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        with contextlib.suppress(OSError, asyncssh.Error):
-            process.stdout.write(out.decode(errors="replace"))
-            process.stderr.write(err.decode(errors="replace"))
-            process.exit(proc.returncode or 0)
+            process.command or "true", cwd=self.home, env=env, stdin=pipe, stdout=pipe, stderr=pipe)
+        feeding = asyncio.create_task(self._feed(process, proc))
+        try:
+            # no EOF until both outputs are done: exit() closes the channel after the last byte
+            await process.redirect(stdout=proc.stdout, stderr=proc.stderr, send_eof=False)
+            await process.stdout.drain()  # returns once the output has reached its end and been sent
+            await process.stderr.drain()
+            code = await proc.wait()
+            process.exit(code if code >= 0 else 255)
+        except (OSError, asyncssh.Error):
+            if proc.returncode is None:
+                proc.kill()
+        finally:
+            feeding.cancel()
+
+    @staticmethod
+    async def _feed(process: asyncssh.SSHServerProcess[bytes], proc: asyncio.subprocess.Process) -> None:
+        """The client's stdin to the command (Ansible's pipelining sends its modules this way), then EOF."""
+        assert proc.stdin is not None
+        try:
+            while data := await process.stdin.read(65536):
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+        except (OSError, asyncssh.Error):
+            pass
+        finally:
+            proc.stdin.close()
 
 
 # -- a whole simulated cluster ---------------------------------------------------------------------------
@@ -240,11 +291,13 @@ class SimLab:
     """N simulated machines behind emulated BMCs, their ISO and their inventory, in `directory`.
 
     `rogue` names impostor nodes (tests): they check in claiming the ISO's host key but present another.
+    `ssh_port` fixes every node's SSH port (each node has its own address) for tools that cannot learn
+    it from a check-in (bench/deploy.py's Ansible baseline); 0 lets each node pick a free one.
     """
 
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
                  rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None,
-                 base_iso: Path | None = None, live_key: Path | None = None):
+                 base_iso: Path | None = None, live_key: Path | None = None, ssh_port: int = 0):
         if not 1 <= count <= MAX_MACHINES:
             raise LabUsageError(f"--sim {count}: give 1 to {MAX_MACHINES} machines")
         self.count = count
@@ -253,6 +306,7 @@ class SimLab:
         self.controller_port = controller_port or _free_port()
         self.rogue = rogue
         self.deploy = deploy or {}
+        self.ssh_port = ssh_port
         self.nodes: dict[str, SimulatedNode] = {}
         self.inventory = self.dir / "inventory.yml"
         self.bmc_lab: Any = None
@@ -286,7 +340,7 @@ class SimLab:
             rogue = name in self.rogue
             node = SimulatedNode(box, self.dir / "machines" / name, _node_address(index),
                                  rogue_key if rogue else live_key, step_delay=self.step_delay,
-                                 claimed_key=live_key if rogue else None)
+                                 claimed_key=live_key if rogue else None, ssh_port=self.ssh_port)
             box.on_boot, box.on_power_off = node.on_boot, node.on_power_off
             self.nodes[name] = node
             return box
