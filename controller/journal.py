@@ -1,8 +1,10 @@
 """The run journal: every event and every finished step of one run, in SQLite.
 
 A run lives in `<state_dir>/<cluster>/<timestamp>/`: `journal.sqlite`, `logs/<node>.<attempt>.log`
-and, at the end, the pvc-ansible inventory. `--resume` and `pvcctl retry` read the journal back:
-which nodes are done, which were installing (and under which remote run id), which failed.
+(one node's attempt, its check-ins included), `logs/run.log` (the run's own events: its start,
+check-ins from machines that are no node of the run) and, at the end, the pvc-ansible
+inventory. `--resume` and `pvcctl retry` read the journal back: which nodes are done, which were
+installing (and under which remote run id), which failed.
 Each write is its own transaction, so a SIGKILL leaves it consistent up to the last event.
 """
 
@@ -20,6 +22,7 @@ from controller.node.events import Event
 from controller.node.states import PHASES, NodeState, Phase
 
 JOURNAL_FILE = "journal.sqlite"
+RUN_LOG = "run.log"  # in logs/, beside the nodes' <node>.<attempt>.log (a node's log always has its attempt)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +101,10 @@ class Journal:
     def log_path(self, node: str, attempt: int) -> Path:
         return self.logs / f"{node}.{attempt}.log"
 
+    @property
+    def run_log(self) -> Path:
+        return self.logs / RUN_LOG
+
     def record(self, event: Event) -> None:
         """Store one event; state events also update the node's row, step events the steps table."""
         data = json.dumps(event.data, default=str)
@@ -123,15 +130,16 @@ class Journal:
                     (event.node, event.attempt, event.phase, float(event.data.get("seconds", 0.0)),
                      json.dumps(event.data.get("result", {}), default=str), event.time),
                 )
-        if event.node:
-            self._append_log(event)
+        self._append_log(event)
 
     def _append_log(self, event: Event) -> None:
-        if not event.attempt:
+        """A node's event goes to its attempt's log (none before it has an attempt); the run's to run.log."""
+        if event.node and not event.attempt:
             return
+        path = self.log_path(event.node, event.attempt) if event.node else self.run_log
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         what = event.state.value if event.state else event.kind.value
-        with self.log_path(event.node, event.attempt).open("a", encoding="utf-8") as log:
+        with path.open("a", encoding="utf-8") as log:
             text = event.message or ("started" if event.state and event.state.working else "")
             log.write(f"{stamp} [{event.phase or '-'}] {what}: {text}\n")
 

@@ -109,7 +109,7 @@ async def preflight(ctx: NodeContext) -> Result:
         raise OperationError(f"the BMC offers no virtual-CD boot target (allowed: {', '.join(boot_status.allowed)})",
                              node=ctx.name, phase="preflight", hint="check the BMC's firmware and licence")
     ctx.services.desk.expect(ctx.name, serial=identity.serial, macs=identity.macs,
-                             address=ctx.node.management_address)
+                             address=ctx.node.management_address, attempt=ctx.attempt)
     ctx.say(f"{identity.manufacturer} {identity.model} serial {identity.serial}, power {identity.power}",
             Phase.PREFLIGHT)
     return {"identity": identity.as_dict(), "media": media.as_dict(), "boot": boot_status.as_dict()}

@@ -7,6 +7,11 @@ system serial or a MAC that the node's BMC reported in preflight, or by the node
 address; the `node` name the live system chose from the seed is never trusted on its own. Anything
 else is ignored (404) and noted, and a check-in with a host key other than the pinned one is
 refused (403).
+
+Every check-in is told as an event: one that matched a node goes to that node's log (the attempt
+that expects it: what checked in, from where, what matched, the host key accepted or refused);
+one from an unknown machine is the run's own (node ""), so it lands in the run's log. A live
+system repeats its check-in until acknowledged: the same story is told once, not every few seconds.
 """
 
 from __future__ import annotations
@@ -48,9 +53,10 @@ class Checkin:
         port = data.get("ssh_port", 22)
         if not isinstance(port, int) or not 1 <= port <= 65535:
             raise ValueError("ssh_port must be a port number")
-        return cls(str(data.get("serial", "")), tuple(str(m).lower() for m in macs),
-                   tuple(str(a) for a in addresses), str(data.get("boot_mode", "")),
-                   str(data.get("host_key_fingerprint", "")), str(data.get("node", "")), port)
+        # the live system sends null for what it does not know (no seed entry, no serial): not "None"
+        return cls(str(data.get("serial") or ""), tuple(str(m).lower() for m in macs),
+                   tuple(str(a) for a in addresses), str(data.get("boot_mode") or ""),
+                   str(data.get("host_key_fingerprint") or ""), str(data.get("node") or ""), port)
 
 
 @dataclass
@@ -60,6 +66,10 @@ class Expected:
     serial: str = ""
     macs: frozenset[str] = frozenset()
     address: str | None = None
+    attempt: int = 0  # the node's attempt waiting for it: its check-in lines go to that attempt's log
+
+
+UNKNOWN_NOTED = 1024  # distinct unknown check-ins remembered (so each is noted once), then forgotten
 
 
 @dataclass
@@ -71,24 +81,33 @@ class CheckinDesk:
     expected: dict[str, Expected] = field(default_factory=dict)
     arrived: dict[str, Checkin] = field(default_factory=dict)
     _waiters: dict[str, asyncio.Event] = field(default_factory=dict)
+    _told: dict[str, str] = field(default_factory=dict)  # node -> the last check-in line in its log
+    _unknown: set[str] = field(default_factory=set)  # unknown check-ins already noted in the run's log
 
-    def expect(self, node: str, *, serial: str = "", macs: tuple[str, ...] = (), address: str | None = None) -> None:
-        self.expected[node] = Expected(serial, frozenset(m.lower() for m in macs), address)
+    def expect(self, node: str, *, serial: str = "", macs: tuple[str, ...] = (), address: str | None = None,
+               attempt: int = 0) -> None:
+        self.expected[node] = Expected(serial, frozenset(m.lower() for m in macs), address, attempt)
 
     def forget(self, node: str) -> None:
         """Before a (re)boot: an older check-in says nothing about the coming one."""
         self.arrived.pop(node, None)
+        self._told.pop(node, None)
         self._waiter(node).clear()
 
-    def match(self, checkin: Checkin) -> str | None:
+    def match(self, checkin: Checkin) -> tuple[str, str] | None:
+        """The node this check-in comes from, and what matched (serial, MACs, address), or None."""
         ips = {a.split("/")[0] for a in checkin.addresses}
         for name, want in self.expected.items():
+            matched = []
             if want.serial and want.serial == checkin.serial:
-                return name
-            if want.macs & set(checkin.macs):
-                return name
+                matched.append(f"serial {checkin.serial}")
+            macs = sorted(want.macs & set(checkin.macs))
+            if macs:
+                matched.append(f"MAC{'s' if len(macs) > 1 else ''} {' '.join(macs)}")
             if want.address and want.address in ips:
-                return name
+                matched.append(f"address {want.address}")
+            if matched:
+                return name, ", ".join(matched)
         return None
 
     def _waiter(self, node: str) -> asyncio.Event:
@@ -99,19 +118,46 @@ class CheckinDesk:
         return self.arrived[node]
 
     def receive(self, checkin: Checkin, remote: str) -> tuple[int, dict[str, Any]]:
-        name = self.match(checkin)
-        if name is None:
-            self.bus.emit(Event("", EventKind.MESSAGE, f"ignored a check-in from an unknown machine at {remote} "
-                                f"(serial {checkin.serial!r}, MACs {', '.join(checkin.macs) or 'none'})"))
+        found = self.match(checkin)
+        if found is None:
+            self._tell_unknown(f"ignored a check-in from an unknown machine: {_described(checkin, remote)}; "
+                               "no node of this run has its serial, a MAC or an address of it")
             return 404, {"ack": False, "reason": "unknown machine"}
+        name, matched = found
+        fingerprint = checkin.host_key_fingerprint or "(none)"
         if checkin.host_key_fingerprint != self.host_key_fingerprint:
-            self.bus.emit(Event(name, EventKind.MESSAGE, f"refused a check-in from {remote}: host key "
-                                f"{checkin.host_key_fingerprint} is not the pinned {self.host_key_fingerprint}"))
+            self._tell(name, f"refused a check-in: {_described(checkin, remote)}; matched by {matched}; its host "
+                             f"key {fingerprint} is not the pinned {self.host_key_fingerprint}")
             return 403, {"ack": False, "reason": "host key is not the pinned one"}
         self.arrived[name] = checkin
         self._waiter(name).set()
-        self.bus.emit(Event(name, EventKind.MESSAGE, f"checked in from {checkin.ssh_address} ({checkin.boot_mode})"))
+        self._tell(name, f"checked in: {_described(checkin, remote)}; matched by {matched}; it reports host key "
+                         f"{fingerprint}, the pinned one (SSH checks it next at "
+                         f"{checkin.ssh_address}:{checkin.ssh_port})")
         return 200, {"ack": True}
+
+    def _tell(self, node: str, message: str) -> None:
+        """A line in the node's log (the attempt that expects it), unless it is the one told last."""
+        if self._told.get(node) == message:
+            return
+        self._told[node] = message
+        self.bus.emit(Event(node, EventKind.MESSAGE, message, phase="live", attempt=self.expected[node].attempt))
+
+    def _tell_unknown(self, message: str) -> None:
+        """A line in the run's log, once per machine, address and story."""
+        if message in self._unknown:
+            return
+        if len(self._unknown) >= UNKNOWN_NOTED:
+            self._unknown.clear()
+        self._unknown.add(message)
+        self.bus.emit(Event("", EventKind.MESSAGE, message, phase="live"))
+
+
+def _described(checkin: Checkin, remote: str) -> str:
+    """What checked in, and from where, as the live system said it."""
+    return (f"serial {checkin.serial or '(none)'}, MACs {', '.join(checkin.macs) or '(none)'}, addresses "
+            f"{', '.join(checkin.addresses)}, {checkin.boot_mode or 'unknown'} boot, named "
+            f"{checkin.node or '(none)'} by the seed, from {remote}")
 
 
 DESK = web.AppKey("checkin_desk", CheckinDesk)

@@ -10,6 +10,9 @@ import os
 import signal
 from pathlib import Path
 
+import aiohttp
+import asyncssh
+
 from tests.deploy.conftest import (
     LabFactory,
     Pvcctl,
@@ -136,6 +139,54 @@ async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, 
     assert "not the pinned one" in error and attempt == 1  # never retried
     assert installs_started(lab, "hv2") == []  # nothing was sent to the impostor
     assert not (run_dir(lab) / "pvc-ansible").exists()
+    # each node's log tells its own check-in: what came, what matched it, the key it reported
+    logs = run_dir(lab) / "logs"
+    for name in ("hv1", "hv2"):
+        machine = lab.nodes[name].machine
+        log = (logs / f"{name}.1.log").read_text()
+        checked_in = next(line for line in log.splitlines() if " [live] message: checked in: " in line)
+        assert f"serial {machine.serial}, MACs {', '.join(machine.macs)}" in checked_in
+        assert f"matched by serial {machine.serial}, MACs {' '.join(sorted(machine.macs))}, address" in checked_in
+        assert "the pinned one" in checked_in
+        other = lab.nodes["hv2" if name == "hv1" else "hv1"].machine
+        assert other.serial not in log  # no other node's check-in
+    hv2_log = (logs / "hv2.1.log").read_text()
+    # the impostor claimed the pinned key when it checked in; SSH found another, and that ended it
+    assert hv2_log.index("checked in: ") < hv2_log.index("failed: ") and "not the pinned one" in hv2_log
+
+
+async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    from iso.keys import fingerprint
+
+    lab = await make_lab(2, rogue=frozenset({"hv2"}), deploy={"retries": 0, "deadlines": {"live": 8}})
+    lab.nodes["hv2"].claimed_key = None  # hv2 checks in with the host key it has: not the pinned one
+    deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
+    await until(lambda: bool(node_states(lab)), 60, "the run to start")
+    stranger = {"serial": "STRANGER-1", "macs": ["02:00:00:00:00:99"], "addresses": ["127.9.9.9/8"],
+                "boot_mode": "bios", "host_key_fingerprint": "SHA256:x", "node": "hv1"}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):  # a live system tries again until acknowledged
+            async with http.post(lab.controller_url + "/api/v1/checkin", json=stranger) as answer:
+                assert answer.status == 404
+    result = await deploy
+    assert result.code == 1, result.out + result.err
+    assert node_states(lab) == {"hv1": "done", "hv2": "failed"}
+    assert lab.nodes["hv2"].checkins.count(403) >= 3  # refused again and again
+    logs = run_dir(lab) / "logs"
+    hv2_log = (logs / "hv2.1.log").read_text()
+    machine = lab.nodes["hv2"].machine
+    pinned, presented = (fingerprint(asyncssh.read_private_key(str(lab.dir / d / "ssh_host_ed25519_key"))
+                                     .export_public_key().decode()) for d in ("live-key", "rogue-key"))
+    refused = [line for line in hv2_log.splitlines() if " [live] message: refused a check-in: " in line]
+    assert len(refused) == 1, hv2_log  # told once, however often it came
+    assert f"serial {machine.serial}" in refused[0] and f"matched by serial {machine.serial}" in refused[0]
+    assert f"its host key {presented} is not the pinned {pinned}" in refused[0]
+    assert "refused a check-in" not in (logs / "hv1.1.log").read_text()
+    # the stranger matched no node: the run's log has it (once), no node's log does
+    run_log = (logs / "run.log").read_text()
+    assert run_log.count("unknown machine") == 1, run_log
+    assert "serial STRANGER-1, MACs 02:00:00:00:00:99, addresses 127.9.9.9/8, bios boot, named hv1" in run_log
+    assert not [p.name for p in logs.glob("hv*.log") if "STRANGER-1" in p.read_text()]
 
 
 async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, pvcctl: Pvcctl) -> None:

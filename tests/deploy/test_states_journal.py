@@ -73,6 +73,21 @@ def test_journal_resume_points(tmp_path: Path) -> None:
     assert Journal.latest(tmp_path) == journal.run_dir
 
 
+def test_node_events_go_to_the_node_log_and_run_events_to_the_run_log(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, {"cluster": "c1", "nodes": "a"})
+    journal.record(Event("a", EventKind.MESSAGE, "checked in: serial S1", phase="live", attempt=2))
+    journal.record(Event("", EventKind.MESSAGE, "ignored a check-in from an unknown machine", phase="live"))
+    journal.record(Event("", EventKind.RUN, "deploying a"))
+    journal.record(Event("a", EventKind.MESSAGE, "before any attempt"))  # no attempt, no log to put it in
+    journal.close()
+    logs = journal.run_dir / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["a.2.log", "run.log"]
+    assert (logs / "a.2.log").read_text().endswith(" [live] message: checked in: serial S1\n")
+    run_log = (logs / "run.log").read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in run_log] == [
+        "[live] message: ignored a check-in from an unknown machine", "[-] run: deploying a"]
+
+
 def test_board_folds_events() -> None:
     board = Board(["a"])
     board.apply(_state("a", NodeState.INSTALL))

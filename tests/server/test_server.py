@@ -101,13 +101,24 @@ async def post_checkin(url: str, **fields: object) -> tuple[int, dict]:
         return answer.status, await answer.json()
 
 
+def told(controller: Controller) -> list[tuple[str, int, str]]:
+    """The check-in lines the desk told: (node, attempt, message); node "" is the run's own."""
+    return [(e.node, e.attempt, e.message) for e in controller.seen if e.kind is EventKind.MESSAGE]
+
+
 async def test_checkin_from_known_machine_wakes_its_job(controller: Controller) -> None:
-    controller.desk.expect("hv1", serial="S1", macs=("52:54:00:00:00:01",))
+    controller.desk.expect("hv1", serial="S1", macs=("52:54:00:00:00:01",), attempt=2)
     waiting = asyncio.create_task(controller.desk.wait("hv1"))
     status, body = await post_checkin(controller.url)
     assert (status, body) == (200, {"ack": True})
     checkin = await asyncio.wait_for(waiting, 2)
     assert (checkin.ssh_address, checkin.ssh_port) == ("127.2.0.1", 2222)
+    # the node's story, for its log: the attempt waiting for it, what came, from where, what matched, the key
+    ((node, attempt, message),) = told(controller)
+    assert (node, attempt) == ("hv1", 2)
+    assert "checked in: serial S1, MACs 52:54:00:00:00:01, addresses 127.2.0.1/8, uefi boot" in message
+    assert "from 127.0.0.1" in message and "matched by serial S1, MAC 52:54:00:00:00:01;" in message
+    assert f"host key {FINGERPRINT}, the pinned one" in message and "127.2.0.1:2222" in message
 
 
 async def test_checkin_matched_by_mac_not_by_the_name_it_claims(controller: Controller) -> None:
@@ -115,6 +126,8 @@ async def test_checkin_matched_by_mac_not_by_the_name_it_claims(controller: Cont
     status, _ = await post_checkin(controller.url, serial="S9", macs=["52:54:00:00:00:02"], node="hv1")
     assert status == 200
     assert "hv2" in controller.desk.arrived and "hv1" not in controller.desk.arrived
+    ((node, _, message),) = told(controller)
+    assert node == "hv2" and "matched by MAC 52:54:00:00:00:02" in message and "named hv1 by the seed" in message
 
 
 async def test_checkin_from_unknown_machine_is_ignored(controller: Controller) -> None:
@@ -122,13 +135,27 @@ async def test_checkin_from_unknown_machine_is_ignored(controller: Controller) -
     status, body = await post_checkin(controller.url, serial="INTRUDER", macs=["02:00:00:00:00:99"], node="hv1")
     assert status == 404 and body["ack"] is False
     assert controller.desk.arrived == {}
-    assert any("unknown machine" in e.message for e in controller.seen)
+    for _ in range(3):  # it tries again and again, as a live system does until acknowledged
+        assert (await post_checkin(controller.url, serial="INTRUDER", macs=["02:00:00:00:00:99"]))[0] == 404
+    ((node, attempt, message),) = told(controller)  # the run's own line (no node's), told once
+    assert (node, attempt) == ("", 0)
+    assert "ignored a check-in from an unknown machine: serial INTRUDER, MACs 02:00:00:00:00:99" in message
+    assert "from 127.0.0.1" in message
 
 
 async def test_checkin_with_another_host_key_is_refused(controller: Controller) -> None:
-    controller.desk.expect("hv1", serial="S1")
-    status, _ = await post_checkin(controller.url, host_key_fingerprint="SHA256:someoneelse")
-    assert status == 403 and controller.desk.arrived == {}
+    controller.desk.expect("hv1", serial="S1", attempt=1)
+    for _ in range(3):
+        status, _ = await post_checkin(controller.url, host_key_fingerprint="SHA256:someoneelse")
+        assert status == 403 and controller.desk.arrived == {}
+    ((node, attempt, message),) = told(controller)  # refused again and again, logged once
+    assert (node, attempt) == ("hv1", 1)
+    assert "refused a check-in: serial S1" in message and "matched by serial S1" in message
+    assert f"its host key SHA256:someoneelse is not the pinned {FINGERPRINT}" in message
+    controller.desk.forget("hv1")  # a new boot: its check-ins are a new story
+    assert (await post_checkin(controller.url, host_key_fingerprint="SHA256:someoneelse", node=None))[0] == 403
+    assert len(told(controller)) == 2
+    assert "named (none) by the seed" in told(controller)[1][2]  # the live system sends null: no seed entry
 
 
 async def test_bad_checkin_is_a_400(controller: Controller) -> None:
