@@ -1,10 +1,10 @@
 """The run journal: every event and every finished step of one run, in SQLite.
 
 A run lives in `<state_dir>/<cluster>/<timestamp>/`: `journal.sqlite`, `logs/<node>.<attempt>.log`
-(one node's attempt, its check-ins included), `logs/run.log` (the run's own events: its start,
-check-ins from machines that are no node of the run) and, at the end, the pvc-ansible
-inventory. `--resume` and `pvcctl retry` read the journal back: which nodes are done, which were
-installing (and under which remote run id), which failed.
+(one node's attempt, its check-ins included), `logs/run.log` (the run's own events: the ISO it
+builds, its start, check-ins from machines that are no node of the run) and, at the end, the
+pvc-ansible inventory. `--resume` and `pvcctl retry` read the journal back: which nodes are done,
+which were installing (and under which remote run id), which failed.
 Each write is its own transaction, so a SIGKILL leaves it consistent up to the last event.
 """
 

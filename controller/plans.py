@@ -7,11 +7,14 @@ which finds or builds the ISO the run serves and the live host key to pin for it
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from controller.errors import UserError
+from controller.errors import OperationError, UserError
 from installer.plan import Network, Plan, PlanError
 from inventory.model import Cluster, Node
 from iso.seed import Seed, SeedError, SeedNode
@@ -131,22 +134,58 @@ def named_iso(cluster: Cluster) -> IsoSource:
     return IsoSource(path, None, _read_host_key(Path(str(path) + HOST_KEY_SUFFIX), f"controller.iso {path}"))
 
 
-async def resolve_iso(cluster: Cluster, controller_key: str) -> IsoSource:
-    """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed."""
+class IsoBuildError(OperationError):
+    """The inventory names no controller.iso and deploy could not build one."""
+
+
+Say = Callable[..., None]  # say(message, **data): a line of the run's own story (its log, the terminal)
+
+
+def _quiet(message: str, **data: Any) -> None:
+    pass
+
+
+async def resolve_iso(cluster: Cluster, controller_key: str, say: Say = _quiet) -> IsoSource:
+    """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed; `say` tells
+    what a build is doing, since it can take minutes."""
     if cluster.controller.iso:
         source = named_iso(cluster)
         if source.url is not None:
             await _check_iso_url(source.url)
         return source
     from iso.build import build_iso  # heavy: only when no ISO is named
+    from iso.errors import BuildError
 
     seed = seed_for(cluster, controller_key)
     cluster_dir = cluster.controller.state_dir / cluster.name
-    out = cluster_dir / "pvc-live.iso"
+    cache, out = cluster_dir / "iso-cache", cluster_dir / "pvc-live.iso"
     install = cluster.nodes[0].install
-    report = await asyncio.to_thread(build_iso, cluster_dir / "iso-cache", out, seed=seed, mirror=install.mirror,
-                                     proxy=install.apt_proxy)
+    say(f"building the live ISO {out} (the inventory names no controller.iso): stages already in {cache} are "
+        "reused; a first build fetches Debian packages and takes minutes", iso=str(out), cache=str(cache))
+    started = time.monotonic()
+    try:
+        report = await asyncio.to_thread(build_iso, cache, out, seed=seed, mirror=install.mirror,
+                                         proxy=install.apt_proxy)
+    except UserError as err:  # not root, a build tool missing, a bad mirror: one line already
+        raise UserError(f"cannot build the live ISO (the inventory names no controller.iso): {err}") from None
+    except BuildError as err:  # its message carries the tail of the tool's output: keep the first and last line
+        lines = [line.strip() for line in str(err.args[0]).splitlines() if line.strip()]
+        what = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "")
+        hint = "; ".join(h for h in (err.hint, "or build one with pvcctl iso build and name it in controller.iso")
+                         if h)
+        raise IsoBuildError(f"building the live ISO failed at {err.phase or 'a build step'}: {what}",
+                            hint=hint) from None
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        raise IsoBuildError(f"building the live ISO in {cache} failed: {err.strerror or err}{where}",
+                            hint=f"check that {cache} is a writable directory with room") from None
     Path(str(out) + HOST_KEY_SUFFIX).write_text(report.host_key_public.strip() + "\n")
+    built = [stage.name for stage in report.stages if not stage.cached]
+    reused = [stage.name for stage in report.stages if stage.cached]
+    say(f"live ISO ready in {time.monotonic() - started:.1f}s: {report.iso} (built: {', '.join(built) or 'nothing'}; "
+        f"from the cache: {', '.join(reused) or 'nothing'}); live host key {report.host_key_fingerprint}",
+        iso=report.iso, stages={stage.name: {"cached": stage.cached, "seconds": stage.seconds}
+                                for stage in report.stages})
     return IsoSource(Path(report.iso), None, (report.host_key_public.strip(),))
 
 

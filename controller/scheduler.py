@@ -28,7 +28,7 @@ from controller.bmc.base import Bmc
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
-from controller.errors import UserError
+from controller.errors import PvcctlError, UserError
 from controller.journal import Journal, NodeRecord, last_run_pointer
 from controller.live import build_installer_zipapp
 from controller.node.events import Board, Event, EventBus, EventKind
@@ -181,11 +181,15 @@ def _board_from(journal: Journal, names: list[str]) -> Board:
     return board
 
 
-def _printer(opts: DeployOptions) -> Callable[[Event], None]:
+def _printer(opts: DeployOptions, *, states: bool) -> Callable[[Event], None]:
+    """Every event as a JSON line (--json); else the run's own lines (building the ISO, where the run
+    is) and, unless the live view shows them, each node's state changes."""
     def show(event: Event) -> None:
         if opts.json:
             print(json.dumps(event.as_dict(), default=str), flush=True)
-        elif event.kind is EventKind.STATE and event.state is not None:
+        elif event.kind is EventKind.RUN:
+            print(event.message, flush=True)
+        elif states and event.kind is EventKind.STATE and event.state is not None:
             extra = f": {event.message}" if event.message else ""
             print(f"{event.node}: {event.state} (attempt {event.attempt}){extra}", flush=True)
     return show
@@ -201,13 +205,17 @@ async def run_deploy(opts: DeployOptions) -> int:
     last_run_pointer().write_text(str(journal.run_dir) + "\n")
     nodes = {n.hostname: n for n in cluster.nodes}
     plans = {name: plan_for(nodes[name], public_key) for name in starts}
-    iso = await resolve_iso(cluster, public_key)
     bus, board = EventBus(), _board_from(journal, run_nodes)
     bus.subscribe(journal.record)
     bus.subscribe(board.apply)
     live_view = not opts.json and sys.stdout.isatty()
-    if not live_view:
-        bus.subscribe(_printer(opts))
+    bus.subscribe(_printer(opts, states=not live_view))  # the live view shows the states itself
+    try:
+        iso = await resolve_iso(cluster, public_key,
+                                lambda message, **data: bus.emit(Event("", EventKind.RUN, message, data=data)))
+    except PvcctlError as err:  # the command line reports it; the run's log keeps it too
+        bus.emit(Event("", EventKind.MESSAGE, f"no ISO to serve, no node touched: {err}"))
+        raise
     desk = CheckinDesk(fingerprint(iso.host_keys[0]), bus)
     share = IsoShare(iso.local, bmc_addresses([nodes[n].bmc.host for n in run_nodes])) if iso.local else None
     server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share),
