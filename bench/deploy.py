@@ -1,7 +1,9 @@
-"""Simulated deploys of N nodes: wall time against the slowest single node, controller CPU and memory.
+"""Simulated deploys of N nodes: wall time against the slowest single node, controller CPU and memory;
+and against the same install done with Ansible (community.general's Redfish modules and ssh).
 
     .venv/bin/python bench/deploy.py [--sizes 10,100,250] [--step-delay 0.05] [--concurrency 0]
     .venv/bin/python bench/deploy.py --sizes 1000 --concurrency 250
+    .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/deploy.py --ansible --sizes 100
 
 Above 250 nodes no valid inventory exists (PVC node ids end at 255), so the bench builds the cluster
 model from the lab's first node and hands it to the same engine (`DeployOptions.cluster`); limit the
@@ -19,13 +21,22 @@ asyncssh live nodes running the real installer in simulated-disk mode) in this p
 
 The lab's own CPU (BMC emulators, SSH servers, N installer processes) is not counted: on one machine
 it competes with the controller for the same 2 cores, so the ratio is pessimistic for large N.
+
+`--ansible` adds the baseline: the operator's way without pvcctl, bench/ansible/install.yml run by
+ansible-playbook with forks=100 on a fresh lab of the same size (each node's SSH on a fixed port,
+since Ansible cannot learn it from a check-in), its ISO served by a plain aiohttp file server here.
+Its plans, installer zipapp and inventory are made before the clock starts. It is measured as the
+deploy is (os.wait4 of ansible-playbook: its forks and module processes are waited for, so counted),
+and `vs ansible` is its wall time over pvcctl's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -33,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,18 +55,23 @@ MAX_INVENTORY_NODES = 250  # PVC node ids end at 255
 PVCCTL = str(Path(sys.executable).parent / "pvcctl")
 
 
+def _measure(args: list[str], env: dict[str, str], output: Path | None = None) -> tuple[int, float, float, int]:
+    """Run a command; (exit code, wall s, CPU s, peak RSS KiB) of it and the children it waited for."""
+    started = time.monotonic()
+    with open(output or os.devnull, "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
 def _deploy(inventory: Path, home: Path, concurrency: int, synthetic: bool) -> tuple[int, float, float, int]:
     """Run the deploy; (exit code, wall s, CPU s, peak RSS KiB) of that process alone."""
-    env = {**os.environ, "PVCCTL_HOME": str(home)}
     limit = ["--concurrency", str(concurrency)] if concurrency else []
     args = [PVCCTL, "deploy", "--json", *limit, str(inventory)]
     if synthetic:  # no valid inventory holds it: the same engine, given the cluster model
         args = [sys.executable, __file__, *limit, "--controller-for", str(inventory)]
-    started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return _measure(args, {**os.environ, "PVCCTL_HOME": str(home)})
 
 
 def _slowest_node(lab: SimLab) -> tuple[float, int]:
@@ -76,6 +93,115 @@ async def bench(size: int, step_delay: float, concurrency: int, base: Path, synt
     shutil.rmtree(directory, ignore_errors=True)
     return {"nodes": size, "done": done, "exit": code, "wall": wall, "ideal": ideal, "ratio": wall / ideal,
             "cpu_per_node": cpu / size, "peak_rss_mib": rss / 1024}
+
+
+# -- the baseline: Ansible, the way an operator would do it without pvcctl --------------------------------
+
+PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "install.yml"
+ANSIBLE_SSH_PORT = 2222  # every simulated node on its own loopback address, all on this port
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def _ansible_ready() -> str | None:
+    """Why the baseline cannot run, or None."""
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    if not playbook.is_file():
+        return "ansible-playbook is not in this venv"
+    found = subprocess.run([str(playbook.parent / "ansible-doc"), "--list", "community.general"],
+                           capture_output=True, text=True)
+    if "community.general.redfish_command" not in found.stdout:
+        return "the community.general collection (its Redfish modules) is not installed"
+    return None
+
+
+def _ansible_files(lab: SimLab, work: Path) -> Path:
+    """Everything the playbook needs, made before the clock starts: plans, installer, known_hosts,
+    the inventory and ansible.cfg. Returns the ansible.cfg path."""
+    from controller.live import build_installer_zipapp
+    from controller.plans import controller_key, plan_for
+    from inventory.load import load_inventory
+
+    cluster = load_inventory(lab.inventory)
+    controller, public = controller_key(cluster)
+    (work / "plans").mkdir(parents=True, exist_ok=True)
+    live_key = (lab.dir / "pvc-live.iso.hostkey.pub").read_text().strip()
+    known, hosts = [], {}
+    for node in cluster.nodes:
+        plan = work / "plans" / f"{node.hostname}.json"
+        plan.write_text(json.dumps(plan_for(node, public).to_dict()))
+        machine = lab.nodes[node.hostname]
+        known.append(f"[{machine.address}]:{ANSIBLE_SSH_PORT} {live_key}")
+        # `home`: the login's home on the simulated machine (root's on a real live system: /root)
+        hosts[node.hostname] = {"ansible_host": machine.address, "ansible_port": ANSIBLE_SSH_PORT,
+                                "home": str(machine.home), "plan": str(plan),
+                                "fqdn": node.fqdn, "bmc_host": node.bmc.address.split("://")[-1].rstrip("/")}
+    (work / "live_known_hosts").write_text("\n".join(known) + "\n")
+    first = cluster.nodes[0]
+    password_file = lab.dir / "bmc" / "password"
+    group = {
+        "ansible_private_key_file": str(controller), "ansible_python_interpreter": "/usr/bin/python3",
+        "bmc_user": first.bmc.username, "bmc_password": f"{{{{ lookup('file', '{password_file}') }}}}",
+        "bmc_ca": str(first.bmc.ca_bundle), "iso_url": f"{lab.controller_url}/pvc-live.iso",
+        "installer": str(build_installer_zipapp(work / "installer.pyz")),
+        "live_known_hosts": str(work / "live_known_hosts"), "collect_dir": str(work / "collected"),
+        "step_delay": lab.step_delay, "deploy_user": first.install.deploy_user,
+    }
+    (work / "inventory.json").write_text(json.dumps({"nodes": {"hosts": hosts, "vars": group}}, indent=1))
+    control = Path(tempfile.mkdtemp(prefix="cp", dir="/tmp"))  # a unix socket path must stay short
+    config = work / "ansible.cfg"
+    config.write_text(f"""[defaults]
+inventory = {work / "inventory.json"}
+forks = 100
+host_key_checking = True
+retry_files_enabled = False
+timeout = 30
+[ssh_connection]
+pipelining = True
+control_path_dir = {control}
+""")
+    return config
+
+
+async def _serve_iso(lab: SimLab) -> Any:
+    """A plain file server for the ISO where the seed says the controller is, and an acknowledging
+    check-in (the live system checks in until answered; Ansible has nothing to answer it)."""
+    from aiohttp import web
+
+    async def iso(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(lab.dir / "pvc-live.iso")
+
+    async def checkin(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ack": True})
+
+    app = web.Application()
+    app.router.add_get("/pvc-live.iso", iso)
+    app.router.add_post("/api/v1/checkin", checkin)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", lab.controller_port).start()
+    return runner
+
+
+async def bench_ansible(size: int, step_delay: float, base: Path) -> dict[str, float]:
+    directory = base / f"ansible{size}"
+    async with SimLab(size, directory, step_delay=step_delay, ssh_port=ANSIBLE_SSH_PORT) as lab:
+        config = _ansible_files(lab, directory / "ansible")
+        runner = await _serve_iso(lab)
+        env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_NOCOLOR": "1"}
+        log = directory / "ansible.log"
+        try:
+            code, wall, cpu, rss = await asyncio.to_thread(
+                _measure, [str(Path(sys.executable).parent / "ansible-playbook"), str(PLAYBOOK)], env, log)
+        finally:
+            await runner.cleanup()
+    recap = RECAP.findall(log.read_text())
+    done = sum(1 for _, unreachable, failed in recap if unreachable == "0" and failed == "0")
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-40:])
+        print(f"ansible-playbook exited {code}; the end of its output:\n{tail}", file=sys.stderr)
+    shutil.rmtree(directory, ignore_errors=True)
+    return {"nodes": size, "done": done, "exit": code, "wall": wall, "cpu_per_node": cpu / size,
+            "peak_rss_mib": rss / 1024}
 
 
 def _controller_for(inventory: Path, concurrency: int) -> int:
@@ -121,16 +247,29 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,250")
     parser.add_argument("--step-delay", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=0, help="installs at once (0 = all)")
+    parser.add_argument("--ansible", action="store_true",
+                        help="also run the baseline: the same install with Ansible (forks=100) on a fresh lab")
     opts = parser.parse_args()
     if opts.controller_for:
         sys.exit(_controller_for(opts.controller_for, opts.concurrency))
+    if opts.ansible and (why := _ansible_ready()):
+        sys.exit(f"bench/deploy.py --ansible: {why}; install it with: .venv/bin/pip install -e '.[bench]'")
+    print(f"{'':>6} {'':>5} {'':>4} {'pvcctl':>8} {'':>8} {'':>6} {'':>10} {'':>12}"
+          + (f" {'ansible':>8} {'':>5} {'':>10} {'':>12} {'vs':>7}" if opts.ansible else ""))
     print(f"{'nodes':>6} {'done':>5} {'exit':>4} {'wall s':>8} {'ideal s':>8} {'ratio':>6} "
-          f"{'CPU s/node':>10} {'peak RSS MiB':>12}")
+          f"{'CPU s/node':>10} {'peak RSS MiB':>12}"
+          + (f" {'wall s':>8} {'done':>5} {'CPU s/node':>10} {'peak RSS MiB':>12} {'ansible':>7}" if opts.ansible
+             else ""))
     with tempfile.TemporaryDirectory(prefix="pvcctl-bench-") as tmp:
         for size in (int(s) for s in opts.sizes.split(",")):
             r = asyncio.run(bench(size, opts.step_delay, opts.concurrency, Path(tmp), opts.synthetic))
-            print(f"{r['nodes']:>6.0f} {r['done']:>5.0f} {r['exit']:>4.0f} {r['wall']:>8.2f} {r['ideal']:>8.2f} "
-                  f"{r['ratio']:>6.2f} {r['cpu_per_node']:>10.3f} {r['peak_rss_mib']:>12.1f}", flush=True)
+            line = (f"{r['nodes']:>6.0f} {r['done']:>5.0f} {r['exit']:>4.0f} {r['wall']:>8.2f} {r['ideal']:>8.2f} "
+                    f"{r['ratio']:>6.2f} {r['cpu_per_node']:>10.3f} {r['peak_rss_mib']:>12.1f}")
+            if opts.ansible:
+                a = asyncio.run(bench_ansible(size, opts.step_delay, Path(tmp)))
+                line += (f" {a['wall']:>8.2f} {a['done']:>5.0f} {a['cpu_per_node']:>10.3f} {a['peak_rss_mib']:>12.1f} "
+                         f"{a['wall'] / r['wall']:>6.1f}x")
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
