@@ -165,7 +165,7 @@ async def resolve_iso(cluster: Cluster, controller_key: str, say: Say = _quiet) 
     started = time.monotonic()
     try:
         report = await asyncio.to_thread(build_iso, cache, out, seed=seed, mirror=install.mirror,
-                                         proxy=install.apt_proxy)
+                                         release=install.release, proxy=install.apt_proxy)
     except UserError as err:  # not root, a build tool missing, a bad mirror: one line already
         raise UserError(f"cannot build the live ISO (the inventory names no controller.iso): {err}") from None
     except BuildError as err:  # its message carries the tail of the tool's output: keep the first and last line
@@ -179,7 +179,6 @@ async def resolve_iso(cluster: Cluster, controller_key: str, say: Say = _quiet) 
         where = f": {err.filename}" if err.filename else ""
         raise IsoBuildError(f"building the live ISO in {cache} failed: {err.strerror or err}{where}",
                             hint=f"check that {cache} is a writable directory with room") from None
-    Path(str(out) + HOST_KEY_SUFFIX).write_text(report.host_key_public.strip() + "\n")
     built = [stage.name for stage in report.stages if not stage.cached]
     reused = [stage.name for stage in report.stages if stage.cached]
     say(f"live ISO ready in {time.monotonic() - started:.1f}s: {report.iso} (built: {', '.join(built) or 'nothing'}; "
