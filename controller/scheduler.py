@@ -183,11 +183,13 @@ def _board_from(journal: Journal, names: list[str]) -> Board:
 
 def _printer(opts: DeployOptions, *, states: bool) -> Callable[[Event], None]:
     """Every event as a JSON line (--json); else the run's own lines (building the ISO, where the run
-    is) and, unless the live view shows them, each node's state changes."""
+    is, check-ins from machines the inventory does not name: often a node whose MAC or serial is
+    written wrong) and, unless the live view shows them, each node's state changes."""
     def show(event: Event) -> None:
         if opts.json:
             print(json.dumps(event.as_dict(), default=str), flush=True)
-        elif event.kind is EventKind.RUN:
+        elif event.kind is EventKind.RUN or (event.kind is EventKind.MESSAGE and not event.node
+                                             and event.phase == "live"):
             print(event.message, flush=True)
         elif states and event.kind is EventKind.STATE and event.state is not None:
             extra = f": {event.message}" if event.message else ""

@@ -187,6 +187,9 @@ async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_la
     assert run_log.count("unknown machine") == 1, run_log
     assert "serial STRANGER-1, MACs 02:00:00:00:00:99, addresses 127.9.9.9/8, bios boot, named hv1" in run_log
     assert not [p.name for p in logs.glob("hv*.log") if "STRANGER-1" in p.read_text()]
+    # and the terminal tells it once, as it happens: it may be a node written wrong in the inventory
+    assert [line for line in result.out.splitlines() if "STRANGER-1" in line] == \
+        [line.split("] message: ", 1)[1] for line in run_log.splitlines() if "STRANGER-1" in line]
 
 
 async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
