@@ -37,10 +37,13 @@ def deploy(
     resume: bool = typer.Option(False, "--resume", help="continue the last run of this cluster"),
     partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
     as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
+    reinstall: bool = typer.Option(False, "--reinstall",
+                                   help="also wipe and install nodes that an earlier run installed"),
 ) -> None:
     """Install every node of INVENTORY at once; write the pvc-ansible inventory when all are done."""
     nodes = tuple(n.strip() for n in only.split(",") if n.strip())
-    code = asyncio.run(run_deploy(DeployOptions(inventory, nodes, concurrency, resume, partial, as_json)))
+    options = DeployOptions(inventory, nodes, concurrency, resume, partial, as_json, reinstall=reinstall)
+    code = asyncio.run(run_deploy(options))
     raise typer.Exit(code)
 
 

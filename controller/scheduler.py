@@ -29,7 +29,7 @@ from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
 from controller.errors import PvcctlError, UserError
-from controller.journal import Journal, NodeRecord, last_run_pointer
+from controller.journal import JOURNAL_FILE, Journal, NodeRecord, last_run_pointer
 from controller.live import build_installer_zipapp
 from controller.node.events import Board, Event, EventBus, EventKind
 from controller.node.job import JobOutcome, NodeJob
@@ -131,6 +131,7 @@ class DeployOptions:
     partial: bool = False
     json: bool = False
     retry: bool = False  # `pvcctl retry`: `only` names the nodes to start over
+    reinstall: bool = False  # a fresh run may wipe nodes an earlier run installed
     run_dir: Path | None = None
     cluster: Cluster | None = None  # an already resolved cluster (bench/deploy.py's 1000 nodes)
 
@@ -152,6 +153,8 @@ def _open_journal(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[
     cluster_dir = cluster.controller.state_dir / cluster.name
     if not (opts.resume or opts.retry):
         run_nodes = _select(all_names, opts.only, f"inventory {opts.inventory}")
+        if not opts.reinstall:
+            _refuse_to_reinstall(cluster_dir, run_nodes)
         meta = {"inventory": str(opts.inventory.resolve()), "cluster": cluster.name, "nodes": ",".join(run_nodes)}
         return Journal.create(cluster_dir, meta), run_nodes, {n: StartPoint(Phase.PREFLIGHT) for n in run_nodes}
     run_dir = opts.run_dir or Journal.latest(cluster_dir)
@@ -166,6 +169,33 @@ def _open_journal(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[
         return journal, run_nodes, {n: StartPoint(Phase.PREFLIGHT, records[n].attempt + 1 if n in records else 1)
                                     for n in chosen}
     return journal, run_nodes, {n: StartPoint.resumed(records.get(n)) for n in chosen}
+
+
+class ReinstallError(UserError):
+    """A fresh deploy would wipe nodes that an earlier run installed."""
+
+
+def _refuse_to_reinstall(cluster_dir: Path, names: list[str]) -> None:
+    """Nodes whose latest record in an earlier run is `done` hold a working system: a new run would
+    wipe them. Say which, and by which run, unless the user said --reinstall."""
+    installed: dict[Path, list[str]] = {}
+    seen: set[str] = set()
+    for path in sorted(cluster_dir.glob(f"*/{JOURNAL_FILE}"), reverse=True):  # newest run first
+        journal = Journal(path.parent)
+        try:
+            records = journal.nodes()
+        finally:
+            journal.close()
+        for name in names:
+            if name in seen or name not in records:
+                continue
+            seen.add(name)
+            if records[name].state is NodeState.DONE:
+                installed.setdefault(path.parent, []).append(name)
+    if installed:
+        by_run = "; ".join(f"{', '.join(nodes)} by {run}" for run, nodes in installed.items())
+        raise ReinstallError(f"installed already: {by_run}. A new deploy wipes their disks again: add --reinstall "
+                             "to do that, pick other nodes with --only, or continue an unfinished run with --resume")
 
 
 def _board_from(journal: Journal, names: list[str]) -> Board:

@@ -214,6 +214,25 @@ async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, p
     assert lab.bmc("hv1").requests == 0
 
 
+async def test_a_new_deploy_never_wipes_installed_nodes_unless_told(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(2)
+    first = await pvcctl.run("deploy", str(lab.inventory))
+    assert first.code == 0, first.out + first.err
+    installed_by = run_dir(lab)
+    requests = lab.bmc("hv1").requests
+
+    again = await pvcctl.run("deploy", str(lab.inventory))
+    assert again.code == 2 and "Traceback" not in again.err
+    assert f"installed already: hv1, hv2 by {installed_by}" in again.err and "--reinstall" in again.err
+    assert run_dir(lab) == installed_by  # no new run was started
+    assert lab.bmc("hv1").requests == requests  # and no BMC was touched
+
+    one = await pvcctl.run("deploy", "--reinstall", "--only", "hv2", str(lab.inventory))
+    assert one.code == 0, one.out + one.err
+    assert run_dir(lab) != installed_by and node_states(lab) == {"hv2": "done"}
+    assert lab.bmc("hv1").requests == requests  # --only: hv1 was left alone
+
+
 async def test_failed_install_starts_the_node_over_keeping_each_attempts_log(
         make_lab: LabFactory, pvcctl: Pvcctl) -> None:
     lab = await make_lab(2, deploy={"retries": 1})
