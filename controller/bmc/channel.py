@@ -130,11 +130,18 @@ class RedfishChannel:
         self.task_deadline = task_deadline
 
     async def get(self, path: str) -> Resource:
+        return (await self._get(path, (200,)))[1]
+
+    async def get_task(self, path: str) -> tuple[int, Resource]:
+        """GET a task or job monitor: 202 (still running) is an answer too, with its status."""
+        return await self._get(path, (200, 202))
+
+    async def _get(self, path: str, accepted: tuple[int, ...]) -> tuple[int, Resource]:
         try:
             response = await self.client.get(path)
         except RedfishError as err:
             raise library_error("GET", path, err) from None
-        if response.status != 200:
+        if response.status not in accepted:
             raise response_error("GET", path, response)
         try:
             data = response.dict
@@ -143,7 +150,7 @@ class RedfishChannel:
         if not isinstance(data, dict):
             raise BmcRequestError(FailureClass.PROTOCOL, f"GET {path}: not a JSON object")
         etag = response.getheader("ETag") or data.get("@odata.etag") or None
-        return Resource(path, data, etag, response.getheader("Allow") or "")
+        return response.status, Resource(path, data, etag, response.getheader("Allow") or "")
 
     async def _send(self, method: str, path: str, body: Any, headers: dict[str, str]) -> AsyncRestResponse:
         try:
@@ -154,6 +161,25 @@ class RedfishChannel:
 
     async def write(self, method: str, path: str, body: Any = None, *, etag: str | None = None) -> None:
         """Send one write; on 412 fall back weak → strong → no If-Match; follow a 202 task to its end."""
+        response = await self._write_once(method, path, body, etag)
+        if response.status == 202 and response.getheader("Location"):
+            await self._follow_task(method, path, response)
+            return
+        if not 200 <= response.status < 300:
+            raise response_error(method, path, response)
+
+    async def submit(self, method: str, path: str, body: Any = None) -> str:
+        """Send one write the BMC answers with a job (202 + Location); returns the job's monitor path."""
+        response = await self._write_once(method, path, body, None)
+        if not 200 <= response.status < 300:
+            raise response_error(method, path, response)
+        location = response.getheader("Location")
+        if response.status != 202 or not location:
+            raise BmcRequestError(FailureClass.PROTOCOL, f"{method} {path}: HTTP {response.status} without a job "
+                                  "to follow (expected 202 and a Location)")
+        return str(location)
+
+    async def _write_once(self, method: str, path: str, body: Any, etag: str | None) -> AsyncRestResponse:
         for if_match in _etag_variants(etag):
             headers = {"Content-Type": "application/json"} if body is not None else {}
             if if_match:
@@ -168,11 +194,7 @@ class RedfishChannel:
                 log.info("%s %s: 412 with If-Match %s; trying the next form", method, path, if_match)
                 continue
             break
-        if response.status == 202 and response.getheader("Location"):
-            await self._follow_task(method, path, response)
-            return
-        if not 200 <= response.status < 300:
-            raise response_error(method, path, response)
+        return response
 
     async def _follow_task(self, method: str, path: str, accepted: AsyncRestResponse) -> None:
         monitor = str(accepted.getheader("Location"))
