@@ -98,6 +98,11 @@ class LabBmc:
         return f"/redfish/v1/Managers/{self.personality.manager_id}"
 
     @property
+    def settings_path(self) -> str:
+        """NOTE(dell/idrac10): the System's @Redfish.Settings object, where Boot is written."""
+        return f"{self.system_path}/Settings"
+
+    @property
     def media_path(self) -> str:
         owner = self.system_path if self.personality.media_under == "Systems" else self.manager_path
         return f"{owner}/VirtualMedia"
@@ -171,15 +176,24 @@ class LabBmc:
         else:
             raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
         self.actions.append(f"reset {reset_type}")
-        self._bump("system")
+        self._bump_boot()
 
     def busy(self) -> bool:
         return self._within(self._last_off, self.faults.busy_after_power_off)
 
     # -- boot ------------------------------------------------------------------------------------------
 
-    def patch_boot(self, boot: dict[str, Any]) -> None:
+    def _bump_boot(self) -> None:
+        self._bump("system")
+        self._bump("settings")
+
+    def patch_boot(self, boot: dict[str, Any], *, via_settings: bool = False) -> None:
         p = self.personality
+        if p.boot_in_settings and not via_settings and boot:
+            # NOTE(dell/idrac10): Boot is written through the Settings object (sushy bug 2121895).
+            name = next(iter(boot))
+            raise Refusal(400, "Base.1.12.PropertyNotWritable",
+                          f"The property {name} is a read only property and cannot be assigned a value.")
         if self._within(self._last_on, p.refuse_during_post):
             # NOTE(hpe/ilo5): boot changes are refused while the server is in POST.
             raise Refusal(400, "iLO.2.14.UnableToModifyDuringSystemPOST",
@@ -199,7 +213,7 @@ class LabBmc:
         self.machine.boot.enabled = enabled
         self.machine.boot.mode = boot.get("BootSourceOverrideMode", self.machine.boot.mode)
         self.actions.append(f"boot {target} {enabled}")
-        self._bump("system")
+        self._bump_boot()
 
     # -- virtual media ---------------------------------------------------------------------------------
 

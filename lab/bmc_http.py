@@ -104,6 +104,26 @@ def service_root(bmc: LabBmc) -> dict[str, Any]:
     }
 
 
+def boot_body(bmc: LabBmc, *, allowable: bool = True) -> dict[str, Any]:
+    m = bmc.machine
+    boot: dict[str, Any] = {
+        "BootSourceOverrideTarget": m.boot.target, "BootSourceOverrideEnabled": m.boot.enabled,
+        "BootSourceOverrideMode": m.boot.mode,
+    }
+    if allowable:
+        boot |= {
+            "BootSourceOverrideTarget@Redfish.AllowableValues": list(bmc.personality.boot_targets),
+            "BootSourceOverrideEnabled@Redfish.AllowableValues": ["Disabled", "Once", "Continuous"],
+        }
+    return boot
+
+
+def settings_body(bmc: LabBmc) -> dict[str, Any]:
+    """NOTE(dell/idrac10): the System's Settings object: Boot with its allowed values, its own ETag."""
+    return {"@odata.id": bmc.settings_path, "@odata.etag": bmc.etag("settings"), "Id": "Settings",
+            "Name": "System settings", "Boot": boot_body(bmc)}
+
+
 def system_body(bmc: LabBmc) -> dict[str, Any]:
     p, m = bmc.personality, bmc.machine
     dell = p.manufacturer.startswith("Dell")
@@ -114,12 +134,8 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
         "SerialNumber": f"CN7{zlib.crc32(m.serial.encode()):010d}" if dell else m.serial,
         "SKU": m.serial if dell else f"{p.model}-SKU",
         "PowerState": m.power_state,
-        "Boot": {
-            "BootSourceOverrideTarget": m.boot.target, "BootSourceOverrideEnabled": m.boot.enabled,
-            "BootSourceOverrideMode": m.boot.mode,
-            "BootSourceOverrideTarget@Redfish.AllowableValues": list(p.boot_targets),
-            "BootSourceOverrideEnabled@Redfish.AllowableValues": ["Disabled", "Once", "Continuous"],
-        },
+        # NOTE(dell/idrac10): the System shows Boot, but its allowed values only in the Settings object.
+        "Boot": boot_body(bmc, allowable=not p.boot_in_settings),
         "Actions": {"#ComputerSystem.Reset": {
             "target": f"{bmc.system_path}/Actions/ComputerSystem.Reset",
             "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown", "ForceRestart",
@@ -130,6 +146,10 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
     }
     if p.media_under == "Systems":
         body["VirtualMedia"] = {"@odata.id": bmc.media_path}
+    if p.boot_in_settings:
+        body["@Redfish.Settings"] = {"@odata.type": "#Settings.v1_3_5.Settings",
+                                     "SettingsObject": {"@odata.id": bmc.settings_path},
+                                     "SupportedApplyTimes": ["Immediate"]}
     return body
 
 
@@ -185,6 +205,8 @@ async def get_resource(request: web.Request) -> web.Response:
     }
     if path == bmc.system_path:
         return _json(system_body(bmc), headers={"ETag": bmc.etag("system")})
+    if path == bmc.settings_path and bmc.personality.boot_in_settings:
+        return _json(settings_body(bmc), headers={"ETag": bmc.etag("settings")})
     if path in simple:
         return _json(simple[path]())
     parent, _, leaf = path.rpartition("/")
@@ -243,6 +265,11 @@ async def patch_resource(request: web.Request) -> web.Response:
         bmc.check_if_match("system", if_match)
         if isinstance(body.get("Boot"), dict):
             bmc.patch_boot(body["Boot"])
+        return web.Response(status=204)
+    if path == bmc.settings_path and bmc.personality.boot_in_settings:
+        bmc.check_if_match("settings", if_match)
+        if isinstance(body.get("Boot"), dict):
+            bmc.patch_boot(body["Boot"], via_settings=True)
         return web.Response(status=204)
     parent, _, slot_id = path.rpartition("/")
     if parent == bmc.media_path:

@@ -43,6 +43,7 @@ class Personality:
     full_boot_object: bool = False  # NOTE(ami/megarac): Target, Enabled and Mode every time
     https_images_only: bool = False  # NOTE(openbmc)
     insert_returns_task: bool = False  # 202 + task monitor (Dell jobs style)
+    boot_in_settings: bool = False  # NOTE(dell/idrac10): Boot is written through Systems/{id}/Settings only
     service_tag: str = ""  # Dell: SKU holds the service tag
     extra_boot: dict[str, object] = field(default_factory=dict)
 
@@ -68,7 +69,7 @@ IDRAC10 = Personality(
     "idrac10", "Dell Inc.", "PowerEdge R770", "1.20.10.00",
     service_vendor="Dell", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     slots=(SlotSpec("1", ("CD", "DVD", "USBStick")), SlotSpec("2", ("CD", "DVD", "USBStick"), takes_images=False)),
-    max_sessions=8, poweron_conflict_after_off=60.0, service_tag="9ZT4B01",
+    max_sessions=8, poweron_conflict_after_off=60.0, service_tag="9ZT4B01", boot_in_settings=True,
 )
 
 ILO = Personality(

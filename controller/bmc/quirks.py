@@ -47,6 +47,8 @@ class VendorProfile:
     not_connected_is_empty: bool = False  # ConnectedVia NotConnected means empty, whatever Image says
     cd_boot_target: str = "Cd"
     full_boot_object: bool = False  # every boot PATCH carries Target, Enabled and Mode
+    # Generic, on by default: write Boot through the System's @Redfish.Settings object when that carries Boot.
+    boot_settings_object: bool = True
     service_tag_in_sku: bool = False
     quirks: tuple[Quirk, ...] = field(default=())
 
@@ -81,6 +83,12 @@ IDRAC10 = VendorProfile(
         Quirk("NOTE(dell/idrac10): power On answers 409 for about 60 s after a power-off; pvcctl retries "
               "the conflict until the step deadline", "ironic commit 238c9e0cc"),
         Quirk("NOTE(dell/idrac10): firmware numbering restarted at 1.x", "ironic drac/boot.py"),
+        Quirk("NOTE(dell/idrac10): Boot is written through the System's @Redfish.Settings object "
+              "(Systems/System.Embedded.1/Settings), which alone lists the allowed override targets; pvcctl "
+              "PATCHes that object with its own ETag whenever a System advertises one that carries Boot "
+              "(any vendor)",
+              "sushy bug 2121895 and releasenote check-for-boot-attrs-in-settingsuri; "
+              "dell/iDRAC-Redfish-Scripting issue 324"),
     ),
 )
 

@@ -22,7 +22,7 @@ import aiohttp
 from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeRequiredError
 
 from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
-from controller.bmc.boot import boot_status_of, set_boot
+from controller.bmc.boot import boot_status_of, read_boot, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcRequestError, FailureClass
@@ -290,7 +290,7 @@ class RedfishBmc:
 
     async def boot_status(self) -> BootStatus:
         async def read() -> BootStatus:
-            return boot_status_of(await self.channel.get(self.found.system.path))
+            return boot_status_of(await read_boot(self.channel, self.found.system.path, self.profile))
 
         return await self._step("read boot override", read)
 
