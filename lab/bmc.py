@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
+import re
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +21,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from lab.machine import Machine
+from lab.machine import PHYSICAL_OPTICAL, BootOverride, Machine
 from lab.personalities import Personality, SlotSpec
 
 ISO_MAGIC_OFFSET = 0x8001  # "CD001" of the ISO 9660 primary volume descriptor (sector 16)
+
+# Dell's ServerBoot.1#FirstBootDevice values and what they boot here: VCD-DVD is the virtual CD,
+# CD-DVD the machine's own optical drive.
+SCP_BOOT_DEVICES = {"VCD-DVD": "Cd", "CD-DVD": PHYSICAL_OPTICAL, "HDD": "Hdd", "PXE": "Pxe", "Normal": "None",
+                    "BIOS": "BiosSetup"}
+SCP_TARGETS = ("ALL", "IDRAC", "BIOS", "NIC", "RAID", "FC", "LifecycleController", "System", "EventFilters")
+DELL_JOB_SECONDS = 4.0  # an ImportSystemConfiguration job runs for seconds (times time_scale)
 
 
 class Refusal(Exception):
@@ -32,6 +41,27 @@ class Refusal(Exception):
         self.message = message
         self.headers = headers or {}
         super().__init__(f"{status} {message_id}: {message}")
+
+
+class JobFailed(Exception):
+    """A Dell job that ends Failed, with its MessageId and Message."""
+
+    def __init__(self, message_id: str, message: str):
+        self.message_id = message_id
+        self.message = message
+        super().__init__(f"{message_id}: {message}")
+
+
+@dataclass
+class DellJob:
+    """A Lifecycle Controller job: Running for a while, then it applies and says how that went."""
+
+    id: str
+    done_at: float
+    run: Callable[[], tuple[str, str]]  # applies; returns (MessageId, Message) or raises JobFailed
+    state: str = "Running"  # then Completed or Failed
+    message_id: str = ""
+    message: str = "Importing Server Configuration Profile."
 
 
 @dataclass
@@ -48,6 +78,7 @@ class Faults:
     lost_reply_rate: float = 0.0  # share of writes that act, then lose their answer (connection cut)
     reject_if_match: bool = False  # every If-Match other than * gets 412 (stale or foreign ETags)
     sessions_disabled: bool = False  # no SessionService: Basic authentication only
+    config_jobs_fail: bool = False  # Dell: every configuration job ends Failed (Lifecycle Controller trouble)
 
 
 @dataclass
@@ -79,6 +110,7 @@ class LabBmc:
     _versions: dict[str, int] = field(default_factory=dict)
     _slots: dict[str, SlotState] = field(default_factory=dict)
     _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)
+    _jobs: dict[str, DellJob] = field(default_factory=dict)
     _next_id: int = 0
     _last_off: float = -1e9
     _last_on: float = -1e9
@@ -101,6 +133,10 @@ class LabBmc:
     def settings_path(self) -> str:
         """NOTE(dell/idrac10): the System's @Redfish.Settings object, where Boot is written."""
         return f"{self.system_path}/Settings"
+
+    @property
+    def import_path(self) -> str:
+        return f"{self.manager_path}/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"
 
     @property
     def media_path(self) -> str:
@@ -187,6 +223,11 @@ class LabBmc:
         self._bump("system")
         self._bump("settings")
 
+    def boot_target_shown(self) -> str:
+        """The override target as Redfish shows it: an old iDRAC says Cd for its physical drive too."""
+        target = self.machine.boot.target
+        return "Cd" if target == PHYSICAL_OPTICAL else target
+
     def patch_boot(self, boot: dict[str, Any], *, via_settings: bool = False) -> None:
         p = self.personality
         if p.boot_in_settings and not via_settings and boot:
@@ -202,18 +243,96 @@ class LabBmc:
         if p.full_boot_object and not all(k in boot for k in keys):
             missing = [k for k in keys if k not in boot]
             raise Refusal(400, "Base.1.8.PropertyMissing", f"the full Boot object is required: {missing} missing")
-        target = boot.get("BootSourceOverrideTarget", self.machine.boot.target)
+        target = boot.get("BootSourceOverrideTarget", self.boot_target_shown())
         if target not in p.boot_targets:
             raise Refusal(400, "Base.1.8.PropertyValueNotInList",
                           f"BootSourceOverrideTarget {target} is not one of {', '.join(p.boot_targets)}")
         enabled = boot.get("BootSourceOverrideEnabled", self.machine.boot.enabled)
         if enabled not in ("Disabled", "Once", "Continuous"):
             raise Refusal(400, "Base.1.8.PropertyValueNotInList", f"BootSourceOverrideEnabled {enabled}")
-        self.machine.boot.target = target
+        # NOTE(dell/idrac9 < 6.00, idrac8): the standard Cd is the physical drive, not the virtual CD.
+        device = PHYSICAL_OPTICAL if p.cd_override_boots_physical and target == "Cd" else target
+        self.machine.boot.target = device
         self.machine.boot.enabled = enabled
         self.machine.boot.mode = boot.get("BootSourceOverrideMode", self.machine.boot.mode)
-        self.actions.append(f"boot {target} {enabled}")
+        self.actions.append(f"boot {device} {enabled}")
         self._bump_boot()
+
+    # -- Dell OEM: Server Configuration Profile import --------------------------------------------------
+
+    def import_system_configuration(self, body: dict[str, Any]) -> str:
+        """Start an ImportSystemConfiguration job; returns its task path (answered 202 + Location)."""
+        share = body.get("ShareParameters")
+        target = share.get("Target") if isinstance(share, dict) else None
+        targets = [target] if isinstance(target, str) else target if isinstance(target, list) else []
+        if not targets:
+            raise Refusal(400, "Base.1.12.ActionParameterMissing",
+                          "The action ImportSystemConfiguration requires the parameter ShareParameters/Target.")
+        unknown = [t for t in targets if t not in SCP_TARGETS]
+        if unknown:
+            raise Refusal(400, "Base.1.12.ActionParameterValueNotInList",
+                          f"The value {unknown[0]} for the parameter Target is not in the list of acceptable values.")
+        buffer = body.get("ImportBuffer")
+        if not isinstance(buffer, str) or not buffer:
+            raise Refusal(400, "Base.1.12.ActionParameterMissing",
+                          "The action ImportSystemConfiguration requires the parameter ImportBuffer.")
+        applies = "ALL" in targets or "IDRAC" in targets
+        self._next_id += 1
+        job_id = f"JID_{int(time.time()) % 10**9:09d}{self._next_id:03d}"
+        self._jobs[job_id] = DellJob(job_id, time.monotonic() + DELL_JOB_SECONDS * self.time_scale,
+                                     lambda: self._apply_profile(buffer, applies))
+        return f"/redfish/v1/TaskService/Tasks/{job_id}"
+
+    def _apply_profile(self, buffer: str, applies: bool) -> tuple[str, str]:
+        if self.faults.config_jobs_fail:  # the lab's stand-in for a Lifecycle Controller that cannot apply
+            raise JobFailed("Oem.Lab.ConfigJobFailed", "Unable to complete application of configuration profile "
+                                                       "values.")
+        if re.search(r">\s|\s<", buffer):
+            # The iDRAC job fails on insignificant whitespace in the XML (sushy oem/dell manager.py).
+            raise JobFailed("Oem.Lab.ProfileNotParsed", "Unable to parse the configuration profile: "
+                                                        "it has whitespace between or around its elements.")
+        try:
+            root = ET.fromstring(buffer)
+        except ET.ParseError as err:
+            raise JobFailed("Oem.Lab.ProfileNotParsed", f"Unable to parse the configuration profile: {err}") from None
+        if root.tag != "SystemConfiguration":
+            raise JobFailed("Oem.Lab.ProfileNotParsed", f"the profile root is {root.tag}, not SystemConfiguration")
+        wanted: dict[str, str] = {}
+        for component in root.iter("Component"):
+            if not applies or component.get("FQDD") != self.personality.manager_id:
+                continue
+            for attribute in component.iter("Attribute"):
+                wanted[str(attribute.get("Name"))] = attribute.text or ""
+        boot = self.machine.boot
+        current_device = next((d for d, t in SCP_BOOT_DEVICES.items() if t == boot.target), "Normal")
+        once = wanted.pop("ServerBoot.1#BootOnce", "Enabled" if boot.enabled == "Once" else "Disabled")
+        device = wanted.pop("ServerBoot.1#FirstBootDevice", current_device)
+        if wanted:
+            raise JobFailed("Oem.Lab.AttributeUnknown", f"the lab does not know the attribute {next(iter(wanted))}")
+        if once not in ("Enabled", "Disabled") or device not in SCP_BOOT_DEVICES:
+            raise JobFailed("Oem.Lab.AttributeValueInvalid",
+                            f"ServerBoot.1#BootOnce {once} / ServerBoot.1#FirstBootDevice {device} is not valid")
+        target = SCP_BOOT_DEVICES[device]
+        enabled = "Disabled" if target == "None" else "Once" if once == "Enabled" else "Continuous"
+        if (target, enabled) == (boot.target, boot.enabled):
+            return "SYS069", ("No changes were applied since the current component configuration matched the "
+                              "requested configuration.")
+        self.machine.boot = BootOverride(target=target, enabled=enabled, mode=boot.mode)
+        self.actions.append(f"boot {target} {enabled} by ImportSystemConfiguration {device}")
+        self._bump_boot()
+        return "SYS053", "Successfully imported and applied Server Configuration Profile."
+
+    def job(self, job_id: str) -> DellJob:
+        if job_id not in self._jobs:
+            raise Refusal(404, "Base.1.12.ResourceMissingAtURI", f"no job {job_id}")
+        job = self._jobs[job_id]
+        if job.state == "Running" and time.monotonic() >= job.done_at:
+            try:
+                job.message_id, job.message = job.run()
+                job.state = "Completed"
+            except JobFailed as failed:
+                job.message_id, job.message, job.state = failed.message_id, failed.message, "Failed"
+        return job
 
     # -- virtual media ---------------------------------------------------------------------------------
 

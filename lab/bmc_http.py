@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lab.bmc import LabBmc, Refusal, never
+from lab.bmc import DellJob, LabBmc, Refusal, never
 
 BMC_KEY = web.AppKey("bmc", LabBmc)
 ROOT = "/redfish/v1"
@@ -107,7 +107,7 @@ def service_root(bmc: LabBmc) -> dict[str, Any]:
 def boot_body(bmc: LabBmc, *, allowable: bool = True) -> dict[str, Any]:
     m = bmc.machine
     boot: dict[str, Any] = {
-        "BootSourceOverrideTarget": m.boot.target, "BootSourceOverrideEnabled": m.boot.enabled,
+        "BootSourceOverrideTarget": bmc.boot_target_shown(), "BootSourceOverrideEnabled": m.boot.enabled,
         "BootSourceOverrideMode": m.boot.mode,
     }
     if allowable:
@@ -156,10 +156,32 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
 def manager_body(bmc: LabBmc) -> dict[str, Any]:
     p = bmc.personality
     body: dict[str, Any] = {"@odata.id": bmc.manager_path, "Id": p.manager_id, "Name": "Manager",
-                            "Model": p.name, "FirmwareVersion": p.firmware, "ManagerType": "BMC"}
+                            "Model": p.manager_model or p.name, "FirmwareVersion": p.firmware, "ManagerType": "BMC"}
     if p.media_under == "Managers":
         body["VirtualMedia"] = {"@odata.id": bmc.media_path}
+    if p.dell_scp_import:
+        body["Actions"] = {"Oem": {"#OemManager.ImportSystemConfiguration": {
+            "target": bmc.import_path,
+            "ShareParameters": {"Target@Redfish.AllowableValues": ["ALL", "IDRAC", "BIOS", "NIC", "RAID"]},
+            "ShutdownType@Redfish.AllowableValues": ["Graceful", "Forced", "NoReboot"],
+        }}}
     return body
+
+
+def dell_job_body(job: DellJob) -> dict[str, Any]:
+    """A Dell job as a Task: TaskState and Messages, and the Dell view in Oem.Dell."""
+    path = f"{ROOT}/TaskService/Tasks/{job.id}"
+    done = job.state != "Running"
+    messages = [{"MessageId": job.message_id, "Message": job.message}] if job.message_id else []
+    return {
+        "@odata.id": path, "@odata.type": "#Task.v1_4_3.Task", "Id": job.id, "Name": "Import Configuration",
+        "TaskState": {"Running": "Running", "Completed": "Completed"}.get(job.state, "Exception"),
+        "TaskStatus": "Critical" if job.state == "Failed" else "OK",
+        "PercentComplete": 100 if done else 50, "Messages": messages,
+        "Oem": {"Dell": {"@odata.type": "#DellJob.v1_5_0.DellJob", "Id": job.id, "JobType": "ImportConfiguration",
+                         "JobState": job.state, "Message": job.message, "MessageId": job.message_id,
+                         "PercentComplete": 100 if done else 50, "Name": "Import Configuration"}},
+    }
 
 
 def slot_body(bmc: LabBmc, slot_id: str) -> dict[str, Any]:
@@ -216,6 +238,11 @@ async def get_resource(request: web.Request) -> web.Response:
         index = int(leaf[4:]) - 1 if leaf[4:].isdigit() else -1
         if 0 <= index < len(bmc.machine.macs):
             return _json({"@odata.id": path, "Id": leaf, "MACAddress": bmc.machine.macs[index]})
+    if parent == f"{ROOT}/TaskService/Tasks" and leaf.startswith("JID_"):
+        job = bmc.job(leaf)
+        if job.state == "Running":
+            return _json(dell_job_body(job), 202, {"Location": path})
+        return _json(dell_job_body(job))
     if parent == f"{ROOT}/TaskService/TaskMonitors":
         state = bmc.task_state(leaf)
         task = {"@odata.id": f"{ROOT}/TaskService/Tasks/{leaf}", "Id": leaf, "TaskState": state,
@@ -241,6 +268,9 @@ async def post_action(request: web.Request) -> web.Response:
     if path == f"{bmc.system_path}/Actions/ComputerSystem.Reset":
         await bmc.reset(str((body or {}).get("ResetType", "")))
         return web.Response(status=204)
+    if path == bmc.import_path and bmc.personality.dell_scp_import:
+        location = bmc.import_system_configuration(body or {})
+        return web.Response(status=202, headers={"Location": location})
     prefix = f"{bmc.media_path}/"
     if path.startswith(prefix) and "/Actions/" in path:
         slot_id, _, action = path[len(prefix):].partition("/Actions/")

@@ -3,8 +3,10 @@
 `Machine` is the small protocol the emulator drives; `SimulatedMachine` implements it in memory
 now, and a QEMU machine can implement it later. When a machine powers on (or restarts) it decides
 what it boots: the virtual CD when an image is inserted and the override (Once or Continuous) points
-at the CD, else its disk; then it calls `on_boot(machine, event)`. `on_power_off(machine)` follows
-every power-off. A test or the simulated lab plugs a "live node" in through these hooks.
+at the CD, else its disk; then it calls `on_boot(machine, event)`. An override to the machine's own
+optical drive (`PHYSICAL_OPTICAL`, what the standard `Cd` means to an old iDRAC) finds it empty and
+boots the disk. `on_power_off(machine)` follows every power-off. A test or the simulated lab plugs a
+"live node" in through these hooks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-CD_TARGETS = frozenset({"Cd", "UsbCd", "Dvd"})
+CD_TARGETS = frozenset({"Cd", "UsbCd", "Dvd"})  # the virtual CD
+PHYSICAL_OPTICAL = "PhysicalOptical"  # the machine's own optical drive: empty, so the disk boots
 
 
 class BootSource(enum.StrEnum):

@@ -26,6 +26,7 @@ class Personality:
     model: str
     firmware: str
     service_vendor: str = ""
+    manager_model: str = ""  # the Manager's Model (Dell: "14G Monolithic"); else the personality's name
     system_id: str = "1"
     manager_id: str = "1"
     media_under: str = "Systems"  # or "Managers"
@@ -43,6 +44,8 @@ class Personality:
     full_boot_object: bool = False  # NOTE(ami/megarac): Target, Enabled and Mode every time
     https_images_only: bool = False  # NOTE(openbmc)
     insert_returns_task: bool = False  # 202 + task monitor (Dell jobs style)
+    cd_override_boots_physical: bool = False  # NOTE(dell/idrac9 < 6.00, idrac8): Cd boots the physical drive
+    dell_scp_import: bool = False  # Dell OEM ImportSystemConfiguration (ServerBoot.1 attributes) as a job
     boot_in_settings: bool = False  # NOTE(dell/idrac10): Boot is written through Systems/{id}/Settings only
     service_tag: str = ""  # Dell: SKU holds the service tag
     extra_boot: dict[str, object] = field(default_factory=dict)
@@ -52,22 +55,33 @@ STANDARD = Personality("standard", "Contoso", "Standard Server", "1.0.0")
 
 IDRAC9 = Personality(
     "idrac9", "Dell Inc.", "PowerEdge R650", "6.10.30.00",
-    service_vendor="Dell", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
+    service_vendor="Dell", manager_model="15G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     slots=(SlotSpec("1", ("CD", "DVD", "USBStick")), SlotSpec("2", ("CD", "DVD", "USBStick"))),
-    max_sessions=8, eject_lingers=3.0, insert_returns_task=True, service_tag="7XK2M93",
+    max_sessions=8, eject_lingers=3.0, insert_returns_task=True, service_tag="7XK2M93", dell_scp_import=True,
 )
 
 IDRAC9_OLD = Personality(
     "idrac9-old", "Dell Inc.", "PowerEdge R640", "5.10.50.00",
-    service_vendor="Dell", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
+    service_vendor="Dell", manager_model="14G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     media_under="Managers",
     slots=(SlotSpec("CD", ("CD", "DVD")), SlotSpec("RemovableDisk", ("USBStick",))),
     max_sessions=8, eject_lingers=3.0, service_tag="4HQ1L22",
+    cd_override_boots_physical=True, dell_scp_import=True,
+)
+
+# iDRAC 8 (13G): 2.x firmware, virtual media under the Manager, the same boot behaviour as iDRAC 9 < 6.00.
+IDRAC8 = Personality(
+    "idrac8", "Dell Inc.", "PowerEdge R630", "2.83.83.83",
+    service_vendor="Dell", manager_model="13G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
+    media_under="Managers",
+    slots=(SlotSpec("CD", ("CD", "DVD")), SlotSpec("RemovableDisk", ("USBStick",))),
+    max_sessions=8, eject_lingers=3.0, service_tag="2MBR842",
+    cd_override_boots_physical=True, dell_scp_import=True,
 )
 
 IDRAC10 = Personality(
     "idrac10", "Dell Inc.", "PowerEdge R770", "1.20.10.00",
-    service_vendor="Dell", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
+    service_vendor="Dell", manager_model="17G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     slots=(SlotSpec("1", ("CD", "DVD", "USBStick")), SlotSpec("2", ("CD", "DVD", "USBStick"), takes_images=False)),
     max_sessions=8, poweron_conflict_after_off=60.0, service_tag="9ZT4B01", boot_in_settings=True,
 )
@@ -111,4 +125,5 @@ OPENBMC = Personality(
     needs_transfer_protocol=True, https_images_only=True,
 )
 
-PERSONALITIES = {p.name: p for p in (STANDARD, IDRAC9, IDRAC9_OLD, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC)}
+PERSONALITIES = {p.name: p for p in (STANDARD, IDRAC8, IDRAC9, IDRAC9_OLD, IDRAC10, ILO, SUPERMICRO, XCC, AMI,
+                                     OPENBMC)}

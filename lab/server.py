@@ -60,6 +60,7 @@ class FaultsModel(BaseModel):
     lost_reply_rate: float = Field(0.0, ge=0, le=1)
     reject_if_match: bool = False
     sessions_disabled: bool = False
+    config_jobs_fail: bool = False
 
 
 class BmcModel(BaseModel):

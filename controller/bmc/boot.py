@@ -2,7 +2,7 @@
 
 Boot is PATCHed on the System, or on the System's `@Redfish.Settings` object when that object carries
 the Boot properties (NOTE(dell/idrac10), sushy bug 2121895): then with the object's own ETag, and its
-allowed values count.
+allowed values count. Old iDRACs boot the virtual CD only by Dell's OEM import (controller/bmc/dell.py).
 """
 
 from __future__ import annotations

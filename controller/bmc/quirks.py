@@ -1,8 +1,9 @@
 """Vendor profiles as data: what each BMC family needs that standard Redfish does not say.
 
 A profile is chosen from the service root's Vendor, the system's Manufacturer and Model and the
-manager's firmware version. Every quirk is a `Quirk` with its NOTE(vendor/model) and its source, so
-`pvcctl bmc info --json` and a reader of this file can tell why pvcctl does what it does.
+manager's Model and firmware version, never from host names. Every quirk is a `Quirk` with its
+NOTE(vendor/model) and its source, so `pvcctl bmc info --json` and a reader of this file can tell why
+pvcctl does what it does.
 Unknown vendors get the standard profile: pvcctl then probes (slots, payload fields, ETags).
 """
 
@@ -46,6 +47,7 @@ class VendorProfile:
     image_no_query: bool = False  # no ? or = in the image URL
     not_connected_is_empty: bool = False  # ConnectedVia NotConnected means empty, whatever Image says
     cd_boot_target: str = "Cd"
+    cd_boot_dell_oem: bool = False  # one-time virtual CD boot by Dell's ImportSystemConfiguration (VCD-DVD)
     full_boot_object: bool = False  # every boot PATCH carries Target, Enabled and Mode
     # Generic, on by default: write Boot through the System's @Redfish.Settings object when that carries Boot.
     boot_settings_object: bool = True
@@ -73,6 +75,42 @@ IDRAC9 = VendorProfile(
     ),
 )
 
+# Ironic uses the standard BootSourceOverrideTarget Cd on iDRAC only from firmware 6.00.00.00 (ironic
+# commit 73040c88d; its redfish.rst note), although Dell's own script allows it from 4.40: pvcctl
+# follows Ironic's threshold.
+DELL_STANDARD_CD_BOOT_FROM = 6
+
+_DELL_OEM_CD_BOOT = Quirk(
+    "NOTE(dell/idrac9 < 6.00, idrac8): the standard BootSourceOverrideTarget Cd boots the physical optical "
+    "drive, not the virtual CD; pvcctl sets the one-time boot with the OEM ImportSystemConfiguration "
+    "(ServerBoot.1#BootOnce Enabled, ServerBoot.1#FirstBootDevice VCD-DVD) and follows its job to the end. "
+    "The standard path is used only from firmware 6.00.00.00, as Ironic does",
+    "ironic commit 73040c88d and redfish.rst (iDRAC >= 6.00.00.00); sushy oem/dell manager.py "
+    "set_virtual_boot_device; dell/iDRAC-Redfish-Scripting SetNextOneTimeBootVirtualMediaDeviceOemREDFISH.py; "
+    "dell/dellemc-openmanage-ansible-modules issue 693",
+)
+
+IDRAC9_OLD = VendorProfile(
+    name="dell-idrac9-old",
+    vendor=Vendor.DELL,
+    service_tag_in_sku=True,
+    cd_boot_dell_oem=True,
+    quirks=(*IDRAC9.quirks, _DELL_OEM_CD_BOOT),
+)
+
+IDRAC8 = VendorProfile(
+    name="dell-idrac8",
+    vendor=Vendor.DELL,
+    service_tag_in_sku=True,
+    cd_boot_dell_oem=True,
+    quirks=(
+        Quirk("NOTE(dell/idrac8): 2.x firmware (13G); virtual media under Managers/iDRAC.Embedded.1",
+              "ironic drac/boot.py _get_idrac_version_from_model; dell/iDRAC-Redfish-Scripting issue 265"),
+        *IDRAC9.quirks[1:],
+        _DELL_OEM_CD_BOOT,
+    ),
+)
+
 IDRAC10 = VendorProfile(
     name="dell-idrac10",
     vendor=Vendor.DELL,
@@ -82,7 +120,8 @@ IDRAC10 = VendorProfile(
         Quirk("NOTE(dell/idrac10): only virtual media slot 1 works", "ironic bug 2125571"),
         Quirk("NOTE(dell/idrac10): power On answers 409 for about 60 s after a power-off; pvcctl retries "
               "the conflict until the step deadline", "ironic commit 238c9e0cc"),
-        Quirk("NOTE(dell/idrac10): firmware numbering restarted at 1.x", "ironic drac/boot.py"),
+        Quirk("NOTE(dell/idrac10): firmware numbering restarted at 1.x; the manager's Model says 17G",
+              "ironic drac/boot.py _get_idrac_version_from_model"),
         Quirk("NOTE(dell/idrac10): Boot is written through the System's @Redfish.Settings object "
               "(Systems/System.Embedded.1/Settings), which alone lists the allowed override targets; pvcctl "
               "PATCHes that object with its own ETag whenever a System advertises one that carries Boot "
@@ -162,7 +201,7 @@ OPENBMC = VendorProfile(
     ),
 )
 
-PROFILES = (STANDARD, IDRAC9, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC)
+PROFILES = (STANDARD, IDRAC8, IDRAC9_OLD, IDRAC9, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC)
 
 
 def _major(firmware: str) -> int:
@@ -170,7 +209,22 @@ def _major(firmware: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def select_profile(*, service_vendor: str, manufacturer: str, model: str, firmware: str) -> VendorProfile:
+def _dell_profile(manager_model: str, firmware: str) -> VendorProfile:
+    # The manager's Model starts with the PowerEdge generation ("14G Monolithic"): 12-13G iDRAC 8,
+    # 14-16G iDRAC 9, 17G on iDRAC 10 (ironic drac/boot.py). Without it, the firmware: iDRAC 10 is 1.x,
+    # iDRAC 7/8 2.x (their 1.x had no Redfish), iDRAC 9 3.x and up.
+    found = re.match(r"\s*(\d\d)G\b", manager_model)
+    generation = int(found.group(1)) if found else 0
+    major = _major(firmware)
+    if generation > 16 or (not generation and major < 2):
+        return IDRAC10
+    if generation in (12, 13) or (not generation and major == 2):
+        return IDRAC8
+    return IDRAC9_OLD if major < DELL_STANDARD_CD_BOOT_FROM else IDRAC9
+
+
+def select_profile(*, service_vendor: str, manufacturer: str, model: str, firmware: str,
+                   manager_model: str = "") -> VendorProfile:
     """The profile for a BMC, from what its service root, system and manager say."""
     vendor = service_vendor.lower()
     maker = manufacturer.lower()
@@ -180,7 +234,7 @@ def select_profile(*, service_vendor: str, manufacturer: str, model: str, firmwa
     if vendor in ("ami", "american megatrends", "american megatrends international", "asrockrack"):
         return AMI
     if "dell" in maker or vendor == "dell":
-        return IDRAC10 if _major(firmware) < 3 else IDRAC9
+        return _dell_profile(manager_model, firmware)
     if maker.startswith(("hpe", "hp ", "hewlett")) or maker == "hp" or vendor == "hpe":
         return ILO
     if "supermicro" in maker or vendor == "supermicro":

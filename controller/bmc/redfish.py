@@ -24,6 +24,7 @@ from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeR
 from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.bmc.boot import boot_status_of, read_boot, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
+from controller.bmc.dell import boot_once_virtual_cd
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcRequestError, FailureClass
 from controller.bmc.media import VirtualMedia, check_image_url
@@ -149,6 +150,7 @@ class RedfishBmc:
             manufacturer=str(system.data.get("Manufacturer") or ""),
             model=str(system.data.get("Model") or (manager.data.get("Model") if manager else "") or ""),
             firmware=str(manager.data.get("FirmwareVersion") or "") if manager else "",
+            manager_model=str(manager.data.get("Model") or "") if manager else "",
         )
         log.info("%s: profile %s", self.endpoint.url, profile.name)
         return _Discovered(root, system, manager, profile)
@@ -300,7 +302,22 @@ class RedfishBmc:
             deadline=self.timings.media_deadline, poll_interval=self.timings.poll_interval))
 
     async def set_boot_once_cd(self) -> BootStatus:
+        if self.profile.cd_boot_dell_oem:
+            return await self._step("boot once from virtual CD", self._dell_boot_once_cd)
         return await self._set_boot("boot once from virtual CD", BootTarget.CD, "Once")
+
+    async def _dell_boot_once_cd(self) -> BootStatus:
+        # NOTE(dell/idrac9 < 6.00, idrac8): the standard Cd would boot the physical drive.
+        manager = self.found.manager
+        if manager is None:
+            raise BmcRequestError(FailureClass.UNSUPPORTED, "no iDRAC manager for the Dell one-time boot import")
+        message = await boot_once_virtual_cd(self.channel, manager, deadline=self.timings.task_deadline,
+                                             poll_interval=self.timings.poll_interval)
+        log.info("%s: BMC %s: one-time boot from the virtual CD (VCD-DVD): %s", self.node, self.endpoint.url, message)
+        # The job's message is the read-back: the standard Boot properties cannot tell VCD-DVD from CD-DVD.
+        status = boot_status_of(await read_boot(self.channel, self.found.system.path, self.profile))
+        return BootStatus(target=BootTarget.CD, target_name="VCD-DVD", enabled="Once", mode=status.mode,
+                          allowed=status.allowed)
 
     async def set_boot_disk(self) -> BootStatus:
         return await self._set_boot("boot from disk", BootTarget.DISK, "Continuous")

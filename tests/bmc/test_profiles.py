@@ -7,7 +7,9 @@ import pytest
 from controller.bmc.media import check_image_url
 from controller.bmc.quirks import (
     AMI,
+    IDRAC8,
     IDRAC9,
+    IDRAC9_OLD,
     IDRAC10,
     ILO,
     OPENBMC,
@@ -23,7 +25,11 @@ from controller.bmc.quirks import (
     ("service_vendor", "manufacturer", "model", "firmware", "expected"),
     [
         ("Dell", "Dell Inc.", "PowerEdge R650", "6.10.30.00", IDRAC9),
-        ("Dell", "Dell Inc.", "PowerEdge R640", "4.40.00.00", IDRAC9),
+        ("Dell", "Dell Inc.", "PowerEdge R650", "6.00.00.00", IDRAC9),
+        # Dell's script allows the standard Cd from 4.40; pvcctl, as Ironic, only from 6.00.00.00
+        ("Dell", "Dell Inc.", "PowerEdge R640", "4.40.00.00", IDRAC9_OLD),
+        ("Dell", "Dell Inc.", "PowerEdge R640", "5.10.50.00", IDRAC9_OLD),
+        ("Dell", "Dell Inc.", "PowerEdge R630", "2.83.83.83", IDRAC8),
         ("Dell", "Dell Inc.", "PowerEdge R770", "1.20.10.00", IDRAC10),
         ("AMI", "Dell Inc.", "GB200 NVL", "13.2", AMI),  # the BMC's vendor wins over the system's maker
         ("HPE", "HPE", "ProLiant DL360 Gen10 Plus", "iLO 5 v2.72", ILO),
@@ -37,6 +43,22 @@ from controller.bmc.quirks import (
 )
 def test_profile_choice(service_vendor: str, manufacturer: str, model: str, firmware: str, expected) -> None:
     chosen = select_profile(service_vendor=service_vendor, manufacturer=manufacturer, model=model, firmware=firmware)
+    assert chosen is expected
+
+
+@pytest.mark.parametrize(
+    ("manager_model", "firmware", "expected"),
+    [
+        ("13G Monolithic", "2.83.83.83", IDRAC8),
+        ("14G Monolithic", "5.10.50.00", IDRAC9_OLD),
+        ("16G Monolithic", "7.00.00.00", IDRAC9),
+        ("17G Monolithic", "1.20.10.00", IDRAC10),
+        ("17G Monolithic", "2.10.00.00", IDRAC10),  # the generation wins over the firmware's numbering
+    ],
+)
+def test_dell_generation_from_the_manager_model(manager_model: str, firmware: str, expected) -> None:
+    chosen = select_profile(service_vendor="Dell", manufacturer="Dell Inc.", model="PowerEdge", firmware=firmware,
+                            manager_model=manager_model)
     assert chosen is expected
 
 

@@ -1,0 +1,90 @@
+"""Dell iDRAC OEM: the one-time boot from the virtual CD, by a Server Configuration Profile import.
+
+NOTE(dell/idrac9 < 6.00, idrac8): on these firmwares the standard `BootSourceOverrideTarget: Cd`
+boots the server's physical optical drive, not the virtual CD. Dell's way is to import a profile
+that sets `ServerBoot.1#BootOnce` and `ServerBoot.1#FirstBootDevice = VCD-DVD`: the import answers
+202 with a job, and the job's message says whether the setting took. See controller/bmc/quirks.py
+(`cd_boot_dell_oem`) for when this is used and its sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from controller.bmc.channel import RedfishChannel, Resource
+from controller.bmc.errors import BmcRequestError, FailureClass
+
+log = logging.getLogger(__name__)
+
+IMPORT_ACTION = "#OemManager.ImportSystemConfiguration"
+IDRAC_FQDD = "iDRAC.Embedded.1"
+# The iDRAC fails the job if this XML has insignificant whitespace: keep it on one line, untouched.
+BOOT_ONCE_VIRTUAL_CD = (
+    '<SystemConfiguration><Component FQDD="{fqdd}">'
+    '<Attribute Name="ServerBoot.1#BootOnce">Enabled</Attribute>'
+    '<Attribute Name="ServerBoot.1#FirstBootDevice">VCD-DVD</Attribute>'
+    "</Component></SystemConfiguration>"
+)
+# What a finished import job says when the setting is in place.
+_APPLIED = ("Successfully imported", "No changes")
+_JOB_DONE = frozenset({"Completed", "CompletedWithErrors", "Failed", "Cancelled", "Exception", "Killed",
+                       "Interrupted"})
+JOB_HINT = ("the iDRAC did not set the one-time boot to the virtual CD: check its Lifecycle Controller job "
+            "queue (clear stale jobs) and retry")
+
+
+def import_target(manager: Resource) -> str:
+    """The ImportSystemConfiguration action of this iDRAC: as advertised, else its usual place."""
+    oem = ((manager.data.get("Actions") or {}).get("Oem")) or {}
+    for key, action in oem.items():
+        if key.endswith(IMPORT_ACTION) and isinstance(action, dict) and action.get("target"):
+            return str(action["target"])
+    return f"{manager.path.rstrip('/')}/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"
+
+
+def job_state(job: dict[str, Any]) -> str:
+    dell = (job.get("Oem") or {}).get("Dell") or {}
+    return str(dell.get("JobState") or job.get("TaskState") or "")
+
+
+def job_message(job: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """The job's MessageIds and message: Oem.Dell.Message first, else the task's Messages."""
+    dell = (job.get("Oem") or {}).get("Dell") or {}
+    messages = [m for m in job.get("Messages") or () if isinstance(m, dict)]
+    ids = tuple(str(i) for i in [dell.get("MessageId"), *(m.get("MessageId") for m in messages)] if i)
+    text = str(dell.get("Message") or "; ".join(str(m.get("Message")) for m in messages if m.get("Message")))
+    return tuple(dict.fromkeys(ids)), text
+
+
+async def boot_once_virtual_cd(channel: RedfishChannel, manager: Resource, *, deadline: float,
+                               poll_interval: float) -> str:
+    """Import the one-time virtual CD boot and follow its job to the end; returns the job's message.
+
+    Safe to repeat: an iDRAC already so set answers "No changes" in the job.
+    """
+    fqdd = str(manager.data.get("Id") or IDRAC_FQDD)
+    body = {"ShareParameters": {"Target": "ALL"}, "ImportBuffer": BOOT_ONCE_VIRTUAL_CD.format(fqdd=fqdd)}
+    action = import_target(manager)
+    monitor = await channel.submit("POST", action, body)
+    job_id = monitor.rstrip("/").rsplit("/", 1)[-1]
+    log.info("%s: ImportSystemConfiguration (one-time boot from VCD-DVD) is job %s", manager.path, job_id)
+    until = time.monotonic() + deadline
+    while True:
+        _status, job = await channel.get_task(monitor)
+        state = job_state(job.data)
+        ids, message = job_message(job.data)
+        if state in _JOB_DONE:
+            break
+        if time.monotonic() > until:
+            raise BmcRequestError(FailureClass.TIMEOUT, f"Dell job {job_id} (ImportSystemConfiguration) is still "
+                                  f"{state or 'running'} after {deadline:g} s" + (f": {message}" if message else ""),
+                                  hint=JOB_HINT)
+        await asyncio.sleep(poll_interval)
+    if state == "Completed" and any(ok.lower() in message.lower() for ok in _APPLIED):
+        return message
+    raise BmcRequestError(FailureClass.REJECTED, f"Dell job {job_id} (ImportSystemConfiguration of the one-time "
+                          f"boot from VCD-DVD) ended {state}: " + " ".join(p for p in (", ".join(ids), message) if p),
+                          message_ids=ids, detail=message, hint=JOB_HINT)
