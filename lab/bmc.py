@@ -35,11 +35,15 @@ DELL_JOB_SECONDS = 4.0  # an ImportSystemConfiguration job runs for seconds (tim
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, message_id: str, message: str, headers: dict[str, str] | None = None):
+    """A refused request. `with_code` False leaves out error.code, as NVIDIA DGX BMCs do."""
+
+    def __init__(self, status: int, message_id: str, message: str, headers: dict[str, str] | None = None,
+                 *, with_code: bool = True):
         self.status = status
         self.message_id = message_id
         self.message = message
         self.headers = headers or {}
+        self.with_code = with_code
         super().__init__(f"{status} {message_id}: {message}")
 
 
@@ -88,6 +92,7 @@ class SlotState:
     inserted: bool = False
     connected_via: str = "NotConnected"
     transfer_protocol: str | None = None
+    credentials: tuple[str, str] | None = None  # UserName and Password the insert carried, for tests to read
     lingers_until: float = 0.0
 
 
@@ -354,10 +359,12 @@ class LabBmc:
         self._check_insert(state, body, url, by_patch)
         await self.check_image(url)
         protocol = body.get("TransferProtocolType")
+        credentials = (str(body["UserName"]), str(body.get("Password", ""))) if "UserName" in body else None
 
         def apply() -> None:
             state.image, state.inserted, state.connected_via = url, True, "URI"
             state.transfer_protocol = protocol
+            state.credentials = credentials
             if slot_id == self._first_cd():
                 self.machine.insert_cd(url)
             self.actions.append(f"insert {slot_id} {url}")
@@ -380,6 +387,13 @@ class LabBmc:
         if not by_patch and p.needs_transfer_protocol and "TransferProtocolType" not in body:
             raise Refusal(400, "Base.1.8.ActionParameterMissing",
                           "the action requires the parameter TransferProtocolType")
+        if not by_patch and p.insert_needs_credentials:
+            missing = next((k for k in ("UserName", "Password") if not body.get(k)), None)
+            if missing:
+                # NOTE(nvidia/dgx): even for an anonymous HTTP image; no error.code (sushy bug 2071945).
+                raise Refusal(400, "Base.1.15.ActionParameterMissing",
+                              f"The action VirtualMedia.InsertMedia requires the parameter {missing} to be "
+                              "present in the request body.", with_code=False)
         if not url:
             raise Refusal(400, "Base.1.8.ActionParameterMissing", "the action requires the parameter Image")
         if p.https_images_only and not url.startswith("https://"):
@@ -399,6 +413,7 @@ class LabBmc:
             state.connected_via = "NotConnected"  # NOTE(supermicro): Image and Inserted stay as they were
         else:
             state.image, state.inserted, state.connected_via = None, False, "NotConnected"
+            state.credentials = None
         state.lingers_until = time.monotonic() + p.eject_lingers * self.time_scale
         if slot_id == self._first_cd():
             self.machine.eject_cd()

@@ -29,8 +29,9 @@ def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | Non
 
 def _error(refusal: Refusal) -> web.Response:
     info = {"MessageId": refusal.message_id, "Message": refusal.message, "Severity": "Warning"}
-    body = {"error": {"code": refusal.message_id, "message": refusal.message, "@Message.ExtendedInfo": [info]}}
-    return _json(body, refusal.status, refusal.headers)
+    error: dict[str, Any] = {"code": refusal.message_id} if refusal.with_code else {}
+    error |= {"message": refusal.message, "@Message.ExtendedInfo": [info]}
+    return _json({"error": error}, refusal.status, refusal.headers)
 
 
 def _basic(header: str) -> tuple[str, str] | None:
@@ -196,6 +197,8 @@ def slot_body(bmc: LabBmc, slot_id: str) -> dict[str, Any]:
     }
     if state.transfer_protocol:
         body["TransferProtocolType"] = state.transfer_protocol
+    if state.credentials:
+        body |= {"UserName": state.credentials[0], "Password": None}  # a BMC never shows the password
     if state.spec.actions:
         body["Actions"] = {
             "#VirtualMedia.InsertMedia": {"target": f"{path}/Actions/VirtualMedia.InsertMedia"},

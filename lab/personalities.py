@@ -47,6 +47,7 @@ class Personality:
     cd_override_boots_physical: bool = False  # NOTE(dell/idrac9 < 6.00, idrac8): Cd boots the physical drive
     dell_scp_import: bool = False  # Dell OEM ImportSystemConfiguration (ServerBoot.1 attributes) as a job
     boot_in_settings: bool = False  # NOTE(dell/idrac10): Boot is written through Systems/{id}/Settings only
+    insert_needs_credentials: bool = False  # NOTE(nvidia/dgx): UserName/Password even for an anonymous image
     service_tag: str = ""  # Dell: SKU holds the service tag
     extra_boot: dict[str, object] = field(default_factory=dict)
 
@@ -125,5 +126,13 @@ OPENBMC = Personality(
     needs_transfer_protocol=True, https_images_only=True,
 )
 
+# NVIDIA DGX H100: an AMI MegaRAC BMC (TransferProtocolType) that also wants image credentials.
+DGX = Personality(
+    "dgx", "NVIDIA", "DGXH100", "24.09.17", service_vendor="AMI",
+    system_id="DGX", manager_id="BMC", media_under="Managers",
+    slots=(SlotSpec("CD1", ("CD", "DVD")), SlotSpec("USB1", ("USBStick",))),
+    needs_transfer_protocol=True, insert_needs_credentials=True,
+)
+
 PERSONALITIES = {p.name: p for p in (STANDARD, IDRAC8, IDRAC9, IDRAC9_OLD, IDRAC10, ILO, SUPERMICRO, XCC, AMI,
-                                     OPENBMC)}
+                                     OPENBMC, DGX)}

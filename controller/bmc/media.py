@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 INSERT = "#VirtualMedia.InsertMedia"
 EJECT = "#VirtualMedia.EjectMedia"
 
+# NOTE(nvidia/dgx): placeholder image credentials for a BMC that demands UserName/Password even for an
+# anonymous image (sushy bug 2071945). They are public constants, not secrets, and never the BMC's own
+# credentials: the image server does not check them.
+PLACEHOLDER_IMAGE_USER = "none"
+PLACEHOLDER_IMAGE_PASSWORD = "none"
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -178,10 +184,10 @@ class VirtualMedia:
                 await self.channel.write("POST", slot.insert_target, payload)
                 return
             except BmcRequestError as err:
-                adjusted = adjust_insert_payload(payload, err, url)
+                adjusted = adjust_insert_payload(payload, err, url, self.profile)
                 if adjusted is None:
                     raise
-                log.info("%s: adjusting the InsertMedia payload after %s", slot.path, err)
+                log.info("%s: InsertMedia again with %s, after %s", slot.path, _change(payload, adjusted), err)
                 payload = adjusted
         raise BmcRequestError(FailureClass.REJECTED, f"{slot.path}: InsertMedia refused every payload")
 
@@ -197,7 +203,8 @@ class VirtualMedia:
             await asyncio.sleep(self.poll_interval)
 
 
-def adjust_insert_payload(payload: dict[str, Any], err: BmcRequestError, url: str) -> dict[str, Any] | None:
+def adjust_insert_payload(payload: dict[str, Any], err: BmcRequestError, url: str,
+                          profile: VendorProfile) -> dict[str, Any] | None:
     """The payload to try next after a refusal, or None when no change can help."""
     if err.failure is not FailureClass.REJECTED:
         return None
@@ -205,8 +212,25 @@ def adjust_insert_payload(payload: dict[str, Any], err: BmcRequestError, url: st
         return payload | {"TransferProtocolType": urlsplit(url).scheme.upper()}
     if err.has_message("TransferMethod") and "TransferMethod" not in payload:
         return payload | {"TransferMethod": "Stream"}
+    if profile.media_placeholder_credentials and _wants_credentials(err) and "UserName" not in payload:
+        return payload | {"UserName": PLACEHOLDER_IMAGE_USER, "Password": PLACEHOLDER_IMAGE_PASSWORD}
     if err.has_message("Inserted", "WriteProtected", "PropertyUnknown", "ActionParameterUnknown") and (
         "Inserted" in payload or "WriteProtected" in payload
     ):
         return {k: v for k, v in payload.items() if k not in ("Inserted", "WriteProtected")}
     return None
+
+
+def _wants_credentials(err: BmcRequestError) -> bool:
+    """NOTE(nvidia/dgx): UserName/Password reported missing (ActionParameterMissing or a GeneralError)."""
+    return err.has_message("UserName", "Password") and err.has_message(
+        "ActionParameterMissing", "PropertyMissing", "GeneralError", "requires the parameter", "parameter missing")
+
+
+def _change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a payload adjustment adds and drops, for the log. Only placeholder credentials ever appear
+    here (PLACEHOLDER_IMAGE_*): they are shown as they are, they are not secrets."""
+    added = [f"{k}={after[k]}" for k in after if k not in before]
+    dropped = [f"without {k}" for k in before if k not in after]
+    note = " (placeholder image credentials, not the BMC's)" if "UserName" in after and "UserName" not in before else ""
+    return ", ".join(added + dropped) + note

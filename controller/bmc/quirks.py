@@ -21,6 +21,7 @@ class Vendor(enum.StrEnum):
     LENOVO = "lenovo"
     AMI = "ami"
     OPENBMC = "openbmc"
+    NVIDIA = "nvidia"
     STANDARD = "standard"
 
 
@@ -51,6 +52,9 @@ class VendorProfile:
     full_boot_object: bool = False  # every boot PATCH carries Target, Enabled and Mode
     # Generic, on by default: write Boot through the System's @Redfish.Settings object when that carries Boot.
     boot_settings_object: bool = True
+    # Generic, on by default: an InsertMedia refused for missing UserName/Password is sent again with
+    # placeholder image credentials (never the BMC's).
+    media_placeholder_credentials: bool = True
     service_tag_in_sku: bool = False
     quirks: tuple[Quirk, ...] = field(default=())
 
@@ -201,7 +205,21 @@ OPENBMC = VendorProfile(
     ),
 )
 
-PROFILES = (STANDARD, IDRAC8, IDRAC9_OLD, IDRAC9, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC)
+DGX = VendorProfile(
+    name="nvidia-dgx",
+    vendor=Vendor.NVIDIA,
+    insert_transfer_protocol=True,
+    quirks=(
+        Quirk("NOTE(nvidia/dgx): InsertMedia demands UserName and Password even for an anonymous HTTP image "
+              "(ActionParameterMissing, at times without error.code); pvcctl sends it again with the "
+              "placeholder image credentials none/none, never the BMC's",
+              "sushy bug 2071945, virtual_media.py is_credentials_required; openshift/ironic-image PR 819"),
+        Quirk("NOTE(nvidia/dgx): an AMI MegaRAC BMC: InsertMedia requires TransferProtocolType",
+              "sushy json_samples transfer_proto_required_error"),
+    ),
+)
+
+PROFILES = (STANDARD, IDRAC8, IDRAC9_OLD, IDRAC9, IDRAC10, ILO, SUPERMICRO, XCC, AMI, OPENBMC, DGX)
 
 
 def _major(firmware: str) -> int:
@@ -230,6 +248,9 @@ def select_profile(*, service_vendor: str, manufacturer: str, model: str, firmwa
     maker = manufacturer.lower()
     if "openbmc" in vendor or "openbmc" in model.lower():
         return OPENBMC
+    # NOTE(nvidia/dgx): an AMI BMC, told apart by the system's maker and model.
+    if "nvidia" in maker and "dgx" in model.lower():
+        return DGX
     # NOTE(dell/gb200): "Dell" systems with AMI BMCs: the service root's Vendor wins (ironic bug 2143027).
     if vendor in ("ami", "american megatrends", "american megatrends international", "asrockrack"):
         return AMI

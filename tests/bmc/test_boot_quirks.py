@@ -4,12 +4,14 @@ image, and the same flow with the handling switched off in the profile does not.
 
 - old iDRAC (9 < 6.00, 8): the standard Cd boots the physical drive; Dell's OEM import sets VCD-DVD
 - iDRAC 10 (and any BMC alike): Boot is written through the System's @Redfish.Settings object
+- NVIDIA DGX: InsertMedia wants UserName/Password even for an anonymous image
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from typing import Any
 
 import aiohttp
@@ -17,11 +19,12 @@ import pytest
 
 from controller.bmc.base import BootTarget
 from controller.bmc.errors import BmcError, FailureClass
+from controller.bmc.media import PLACEHOLDER_IMAGE_PASSWORD, PLACEHOLDER_IMAGE_USER
 from controller.bmc.redfish import RedfishBmc
 from controller.bmc.retry import RetryPolicy
 from lab.machine import PHYSICAL_OPTICAL, BootEvent, BootSource
 from lab.server import BmcLab
-from tests.bmc.conftest import FAST, LabFactory, connect, raw_request
+from tests.bmc.conftest import FAST, LabFactory, connect, lab_password, raw_request
 
 SCP_VCD_ONCE = (
     '<SystemConfiguration><Component FQDD="iDRAC.Embedded.1">'
@@ -241,3 +244,51 @@ async def test_any_bmc_with_boot_in_settings_gets_it_and_its_allowed_targets(lab
         assert "boot UsbCd Once" in emulated.actions
         assert 400 not in emulated.refusals and 412 not in emulated.refusals
 
+
+# -- NVIDIA DGX: InsertMedia wants image credentials ----------------------------------------------------
+
+async def test_dgx_refuses_an_insert_without_credentials(lab_factory: LabFactory, iso_server) -> None:
+    async with lab_factory(["dgx"]) as lab:
+        emulated = lab.bmcs[0].bmc
+        action = f"{emulated.media_path}/CD1/Actions/VirtualMedia.InsertMedia"
+        image = {"Image": f"{iso_server.http}/pvc.iso", "TransferProtocolType": "HTTP"}
+        refused = await raw_request(lab, "POST", action, json=image)
+        assert refused.status == 400
+        error = (await body_of(refused))["error"]
+        assert "code" not in error  # as sushy saw on DGX: only @Message.ExtendedInfo says why
+        info = error["@Message.ExtendedInfo"][0]
+        assert info["MessageId"].endswith("ActionParameterMissing") and "UserName" in info["Message"]
+        taken = await raw_request(lab, "POST", action, json=image | {"UserName": "u", "Password": "p"})
+        assert taken.status == 204
+
+
+async def test_dgx_flow_boots_the_image_with_placeholder_credentials(lab_factory: LabFactory, http, iso_server,
+                                                                     caplog) -> None:
+    image = f"{iso_server.http}/pvc.iso"
+    async with lab_factory(["dgx"]) as lab:
+        emulated = lab.bmcs[0].bmc
+        with caplog.at_level(logging.DEBUG):
+            async with connect(lab, http) as bmc:
+                assert bmc.profile.name == "nvidia-dgx"
+                await run_flow(bmc, image)
+        assert emulated.machine.boots == [BootEvent(BootSource.CD, image)]
+        sent = emulated.slot("CD1").credentials
+        assert sent == (PLACEHOLDER_IMAGE_USER, PLACEHOLDER_IMAGE_PASSWORD) == ("none", "none")
+        assert lab_password(lab) not in sent
+        assert emulated.refusals == [400]  # one refusal, then the placeholders
+    assert "UserName=none, Password=none (placeholder image credentials, not the BMC's)" in caplog.text
+    assert lab_password(lab) not in caplog.text
+
+
+async def test_dgx_flow_without_placeholder_credentials_boots_the_disk(lab_factory: LabFactory, http,
+                                                                       iso_server) -> None:
+    async with lab_factory(["dgx"]) as lab:
+        emulated = lab.bmcs[0].bmc
+        async with connect(lab, http) as bmc:
+            switch_off(bmc, media_placeholder_credentials=False)
+            with pytest.raises(BmcError, match="requires the parameter UserName"):
+                await run_flow(bmc, f"{iso_server.http}/pvc.iso")
+            await bmc.set_boot_once_cd()
+            await bmc.power_on()
+        assert emulated.machine.cd_image is None
+        assert emulated.machine.boots == [BootEvent(BootSource.DISK)]

@@ -97,6 +97,31 @@ async def test_single_url_media_boot_power(lab_factory: LabFactory, tmp_path: Pa
         assert lab_password(lab) not in out + err
 
 
+async def test_dgx_media_boot_power_with_placeholder_image_credentials(lab_factory: LabFactory, iso_server) -> None:
+    """NVIDIA DGX: the insert is refused for missing UserName/Password and sent again with placeholders."""
+    async with lab_factory(["dgx"]) as lab:
+        assert lab.pki is not None
+        emulated = lab.bmcs[0].bmc
+        target = ["--url", lab.bmcs[0].url, "--user", "admin", "--password-env", "LAB_BMC_PW",
+                  "--ca-bundle", str(lab.pki.ca_path)]
+        env = {"LAB_BMC_PW": lab_password(lab)}
+        image = f"{iso_server.http}/pvc.iso"
+        said = ""
+        for args in (["bmc", "info", "--json"], ["bmc", "media", "insert", image, "--json", "--verbose"],
+                     ["bmc", "boot", "cd", "--json"], ["bmc", "power", "on"]):
+            status, out, err = await pvcctl(*args, *target, env=env)
+            assert status == 0, err
+            said += out + err
+            if args[1] == "info":
+                assert json.loads(out)[0]["profile"] == "nvidia-dgx"
+            if args[1] == "media":
+                assert json.loads(out)[0]["image"] == image
+                assert "UserName=none, Password=none (placeholder image credentials, not the BMC's)" in err
+        assert emulated.slot("CD1").credentials == ("none", "none")
+        assert emulated.machine.boots[-1].image_url == image
+        assert lab_password(lab) not in said
+
+
 async def test_operator_mistakes_are_one_line_exit_2(lab_factory: LabFactory, tmp_path: Path) -> None:
     async with lab_factory(["standard"]) as lab:
         url = lab.bmcs[0].url

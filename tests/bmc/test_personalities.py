@@ -12,7 +12,7 @@ from tests.bmc.conftest import LabFactory, connect
 EXPECTED_PROFILE = {
     "standard": "standard", "idrac8": "dell-idrac8", "idrac9": "dell-idrac9", "idrac9-old": "dell-idrac9-old",
     "idrac10": "dell-idrac10", "ilo": "hpe-ilo", "supermicro": "supermicro", "xcc": "lenovo-xcc",
-    "ami": "ami-megarac", "openbmc": "openbmc",
+    "ami": "ami-megarac", "openbmc": "openbmc", "dgx": "nvidia-dgx",
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 from controller.bmc.media import check_image_url
 from controller.bmc.quirks import (
     AMI,
+    DGX,
     IDRAC8,
     IDRAC9,
     IDRAC9_OLD,
@@ -31,6 +32,7 @@ from controller.bmc.quirks import (
         ("Dell", "Dell Inc.", "PowerEdge R640", "5.10.50.00", IDRAC9_OLD),
         ("Dell", "Dell Inc.", "PowerEdge R630", "2.83.83.83", IDRAC8),
         ("Dell", "Dell Inc.", "PowerEdge R770", "1.20.10.00", IDRAC10),
+        ("AMI", "NVIDIA", "DGXH100", "24.09.17", DGX),  # an AMI BMC, told apart by maker and model
         ("AMI", "Dell Inc.", "GB200 NVL", "13.2", AMI),  # the BMC's vendor wins over the system's maker
         ("HPE", "HPE", "ProLiant DL360 Gen10 Plus", "iLO 5 v2.72", ILO),
         ("", "HP", "ProLiant DL380 Gen9", "iLO 4 v2.80", ILO),
