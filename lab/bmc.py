@@ -426,12 +426,10 @@ class LabBmc:
     async def check_image(self, url: str) -> None:
         """Read the image as a BMC does: HEAD for its size, then a Range GET of its ISO 9660 header."""
         host = urlsplit(url).hostname or ""
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise Refusal(400, "Oem.Lab.ImageNotLoopback", f"the lab BMC fetches loopback images only, not {host}")
+        if not _on_this_machine(host):
+            raise Refusal(400, "Oem.Lab.ImageNotLocal",
+                          f"the lab BMC fetches images from this machine only (loopback or its own addresses), "
+                          f"not {host}")
         assert self.fetcher is not None
         try:
             async with self.fetcher.head(url, ssl=False) as head:
@@ -477,3 +475,21 @@ def _applied() -> None:
 
 async def never() -> None:
     await asyncio.Event().wait()
+
+
+def _on_this_machine(host: str) -> bool:
+    """Loopback, or an address of this machine (of its network namespace): lab traffic never leaves it."""
+    import socket
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    if address.is_loopback:
+        return True
+    with socket.socket(socket.AF_INET6 if address.version == 6 else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:
+            return False
+    return True

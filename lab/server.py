@@ -155,7 +155,7 @@ class BmcLab:
         self.password_source = ""
         self.pki: LabPki | None = None
         self._runners: list[web.AppRunner] = []
-        self._fetcher: aiohttp.ClientSession | None = None
+        self._fetchers: list[aiohttp.ClientSession] = []
 
     def _password(self) -> str:
         cfg = self.config
@@ -177,11 +177,10 @@ class BmcLab:
         cfg = self.config
         password = self._password()
         self.pki = make_lab_pki(cfg.state_dir / "pki", [b.address for b in cfg.bmcs])
-        self._fetcher = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         for index, spec in enumerate(cfg.bmcs):
             bmc = LabBmc(PERSONALITIES[spec.personality], self.machine_factory(spec), cfg.username, password,
                          faults=Faults(**spec.faults.model_dump()), time_scale=cfg.time_scale, seed=index,
-                         fetcher=self._fetcher)
+                         fetcher=self._fetcher_for(spec.address))
             runner = web.AppRunner(build_app(bmc), access_log=None, handler_cancellation=True)
             await runner.setup()
             self._runners.append(runner)
@@ -196,13 +195,21 @@ class BmcLab:
             port = runner.addresses[-1][1]  # the real port when the config says 0
             self.bmcs.append(RunningBmc(spec.name, f"https://{spec.address}:{port}", bmc))
 
+    def _fetcher_for(self, address: str) -> aiohttp.ClientSession:
+        """A BMC fetches the image from its own address, as a real one does: the controller's ISO
+        server answers only the inventory's BMC addresses."""
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+        fetcher = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+        self._fetchers.append(fetcher)
+        return fetcher
+
     async def stop(self) -> None:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
-        if self._fetcher is not None:
-            await self._fetcher.close()
-            self._fetcher = None
+        for fetcher in self._fetchers:
+            await fetcher.close()
+        self._fetchers.clear()
 
     async def __aenter__(self) -> BmcLab:
         await self.start()
