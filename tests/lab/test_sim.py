@@ -104,8 +104,11 @@ async def test_power_off_stops_a_detached_installer(live: tuple[SimLab, asyncssh
     node = lab.nodes["hv1"]
     # as pvcctl starts the installer: in its own session, outliving the SSH link
     await conn.run("(setsid sleep 300 < /dev/null > /dev/null 2>&1 &)", check=True)
-    running = _processes_of(node.home)
-    assert running, "the detached command is not running"
+    for _ in range(100):  # the shell returns before the detached child has surely started
+        if _processes_of(node.home):
+            break
+        await asyncio.sleep(0.05)
+    assert _processes_of(node.home), "the detached command is not running"
     await node.machine.power_off()
     for _ in range(100):  # a killed process leaves a zombie, whose environment reads empty
         if not _processes_of(node.home):
