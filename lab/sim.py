@@ -384,8 +384,6 @@ class SimLab:
         return Seed(self.controller_url, controller_public, nodes)
 
     def _inventory(self, iso: Path, controller_key: Path) -> str:
-        from ruamel.yaml import YAML
-
         assert self.bmc_lab.pki is not None
         doc = {
             "version": 1,
@@ -408,12 +406,21 @@ class SimLab:
             "nodes": [{"hostname": self.hostname(i), "coordinator": i < min(3, self.count) if self.count >= 3
                        else i == 0, "bmc": {"address": b.url}} for i, b in enumerate(self.bmc_lab.bmcs)],
         }
-        out = __import__("io").StringIO()
-        yaml = YAML()
-        yaml.width = 4096  # one line per value, however long the lab's paths
-        yaml.dump(doc, out)
-        return "# A simulated PVC cluster written by pvcctl lab up --sim; deploy it with pvcctl deploy.\n" + \
-            out.getvalue()
+        return dump_inventory(doc, "A simulated PVC cluster written by pvcctl lab up --sim; deploy it with "
+                              "pvcctl deploy.")
+
+
+def dump_inventory(doc: dict[str, Any], header: str) -> str:
+    """A lab's inventory as YAML, one line per value however long the lab's paths, under a comment."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.dump(doc, out)
+    return f"# {header}\n{out.getvalue()}"
 
 
 class LabUsageError(UserError):
@@ -461,20 +468,48 @@ async def make_sim_iso(out: Path, seed: Seed) -> Path:
 
 
 def lab_up(
-    sim: int = typer.Option(..., "--sim", help="how many simulated machines (1-250: PVC node ids end at 255)"),
+    sim: int = typer.Option(0, "--sim", help="how many simulated machines (1-250: PVC node ids end at 255)"),
+    qemu: int = typer.Option(0, "--qemu", help="how many QEMU machines (1-8; run it in a network namespace "
+                             "of its own: ip netns exec NS pvcctl lab up --qemu 1)"),
     directory: Path = typer.Option(Path("simlab"), "--dir", help="where the lab keeps its state and inventory"),
     step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
+    iso_cache: Path | None = typer.Option(None, "--iso-cache", help="with --qemu: a pvcctl iso build cache for "
+                                          "deploy to reuse (default: /var/cache/pvcctl/iso when it exists)"),
 ) -> None:
-    """Start a simulated cluster (emulated BMCs + simulated machines) until Ctrl-C; print its inventory."""
-
-    if not 1 <= sim <= 250:
+    """Start a simulated (--sim) or virtual (--qemu) cluster behind emulated BMCs until Ctrl-C; print its
+    inventory."""
+    if (sim > 0) == (qemu > 0):
+        raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
+    if sim and not 1 <= sim <= 250:
         raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
 
     async def run() -> None:
-        async with SimLab(sim, directory, step_delay=step_delay) as lab:
-            typer.echo(f"simulated lab of {sim} machines is up; its inventory: {lab.inventory}")
-            typer.echo(f"deploy it with: pvcctl deploy {lab.inventory}   (Ctrl-C here stops the lab)")
-            await asyncio.Event().wait()
+        lab: Any
+        if qemu:
+            from iso.cli import DEFAULT_CACHE
+            from lab.qemu import QemuLab
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+            cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
+            lab, what = QemuLab(qemu, directory, iso_cache=cache), f"virtual lab of {qemu} QEMU machines"
+        else:
+            lab, what = SimLab(sim, directory, step_delay=step_delay), f"simulated lab of {sim} machines"
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # either way the machines are powered off first
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with lab:
+            typer.echo(f"{what} is up; its inventory: {lab.inventory}")
+            prefix = _netns_prefix() if qemu else ""
+            typer.echo(f"deploy it with: {prefix}pvcctl deploy {lab.inventory}   (Ctrl-C here stops the lab)")
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+def _netns_prefix() -> str:
+    """`ip netns exec NAME ` when this process runs in a named network namespace."""
+    mine = os.stat("/proc/self/ns/net").st_ino
+    for entry in sorted(Path("/run/netns").glob("*")) if Path("/run/netns").is_dir() else []:
+        with contextlib.suppress(OSError):
+            if entry.stat().st_ino == mine:
+                return f"ip netns exec {entry.name} "
+    return ""

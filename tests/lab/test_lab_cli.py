@@ -68,3 +68,28 @@ async def test_lab_bmc_mistakes_exit_2(tmp_path: Path) -> None:
         _, err = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 2, err
         assert message in err.decode() and len(err.decode().strip().splitlines()) == 1, err
+
+
+async def test_lab_up_qemu_refuses_a_namespace_with_a_network_of_its_own(tmp_path: Path) -> None:
+    # this test's namespace has interfaces that are not the lab's (CI's and this machine's have eth0)
+    import socket
+
+    foreign = [name for _, name in socket.if_nameindex() if name != "lo"]
+    process = await asyncio.create_subprocess_exec(
+        PVCCTL, "lab", "up", "--qemu", "1", "--dir", str(tmp_path / "vlab"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2, out.decode() + err.decode()
+    message = err.decode().strip()
+    assert len(message.splitlines()) == 1 and "ip netns add" in message and "Traceback" not in message
+    assert all(name in message for name in foreign)
+    assert not (tmp_path / "vlab").exists()  # nothing made: no directory, no bridge
+    assert "pvcbr0" not in [name for _, name in socket.if_nameindex()]
+
+
+async def test_lab_up_wants_sim_or_qemu(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        PVCCTL, "lab", "up", "--dir", str(tmp_path / "lab"), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2 and "give --sim N" in err.decode()

@@ -1,0 +1,121 @@
+"""The virtual lab: `pvcctl deploy` onto a QEMU machine behind an emulated BMC, all of it for real.
+
+`pvcctl lab up --qemu 1` and `pvcctl deploy` run as real processes in a network namespace this test
+makes (a bridge, the controller's address on it, the VM's tap): deploy builds the cluster's ISO
+from the session's cached stages with its own seed, the emulated BMC mounts it and powers the VM
+on, the real live system checks in with its pinned host key, the real installer writes the VM's
+disk, and deploy restarts the VM from that disk and logs in as the deploy user with the host key
+the installer reported. Minutes under TCG: about one live boot, one install, one disk boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_CACHE
+from tests.deploy.conftest import PVCCTL
+
+HEAVY_LOCK = "/tmp/pvcctl-heavy.lock"
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"pvctest{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+async def _heavy_lock() -> int:
+    fd = os.open(HEAVY_LOCK, os.O_CREAT | os.O_RDWR)
+    await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)  # one QEMU-heavy job at a time on this machine
+    return fd
+
+
+@pytest.mark.slow
+async def test_deploy_onto_a_qemu_machine(live_iso: object, tmp_path: Path, netns: str) -> None:
+    env = {**os.environ, "PVCCTL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    directory = tmp_path / "vlab"
+    inside = ["ip", "netns", "exec", netns, PVCCTL]
+    lab = await asyncio.create_subprocess_exec(
+        *inside, "lab", "up", "--qemu", "1", "--dir", str(directory), "--iso-cache", str(TEST_CACHE / "iso"),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    lock = await _heavy_lock()
+    try:
+        assert lab.stdout is not None
+        up = (await asyncio.wait_for(lab.stdout.readline(), 60)).decode()
+        assert "its inventory:" in up, up + (await lab.stdout.read(4000)).decode()
+        assert f"deploy it with: ip netns exec {netns} pvcctl deploy" in (await lab.stdout.readline()).decode()
+        deploy = await asyncio.create_subprocess_exec(
+            *inside, "deploy", str(directory / "inventory.yml"), env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = await asyncio.wait_for(deploy.communicate(), 2400)
+        except TimeoutError:
+            os.killpg(deploy.pid, signal.SIGKILL)
+            raise
+    finally:
+        os.close(lock)
+        lab.send_signal(signal.SIGTERM)  # the lab alone: it powers its machines off itself
+        try:
+            await asyncio.wait_for(lab.wait(), 60)
+        except TimeoutError:
+            os.killpg(lab.pid, signal.SIGKILL)
+            raise
+    machine = directory / "machines" / "hv1"
+    assert not _qemu_of(machine), "the stopped lab left its VM running"
+    story = out.decode() + err.decode()
+    assert deploy.returncode == 0, story + _tails(machine)
+
+    run = sorted((directory / "runs" / "vlab").glob("*/journal.sqlite"))[-1].parent
+    assert "live ISO ready" in story and "built: iso;" in story  # the seed is new, every other stage cached
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        steps = dict(db.execute("SELECT phase, result FROM steps WHERE node = 'hv1'").fetchall())
+    verified = json.loads(steps["verify"])
+    assert verified["address"] == "10.254.0.1"  # the inventory's address, on the installed system
+    report = json.loads((run / "logs" / "hv1.1" / "report.json").read_text())
+    assert report["disk"]["path"] == "/dev/vda"  # the VM's one disk, the one the inventory's hint names
+    known_hosts = (run / "pvc-ansible" / "known_hosts").read_text()
+    for key in verified["host_keys"]:  # what deploy logged in with is what Ansible will trust
+        assert key.split()[1] in known_hosts
+    log = (run / "logs" / "hv1.1.log").read_text()
+    assert "checked in: serial PVC000001" in log and "the pinned one" in log
+    # it really booted twice: the live ISO from the virtual CD, then the disk the installer wrote
+    assert sorted(p.name for p in machine.glob("serial-*.log")) == ["serial-1.log", "serial-2.log"]
+    assert os.path.getsize(machine / "disk.raw") > 0 and _allocated(machine / "disk.raw") > 500 << 20
+
+
+def _qemu_of(machine: Path) -> list[int]:
+    """QEMU processes running this machine's disk."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(machine / "disk.raw").encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _allocated(path: Path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def _tails(machine: Path) -> str:
+    parts = []
+    for log in sorted(machine.glob("serial-*.log")) + [machine / "qemu.err"]:
+        if log.exists():
+            parts.append(f"\n--- {log.name} ---\n{log.read_text(errors='replace')[-2000:]}")
+    return "".join(parts)
