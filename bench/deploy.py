@@ -44,11 +44,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.sim import SimLab
+from lab.sim import SimLab, serve_stand_in
 
 MAX_INVENTORY_NODES = 250  # PVC node ids end at 255
 
@@ -162,31 +161,11 @@ control_path_dir = {control}
     return config
 
 
-async def _serve_iso(lab: SimLab) -> Any:
-    """A plain file server for the ISO where the seed says the controller is, and an acknowledging
-    check-in (the live system checks in until answered; Ansible has nothing to answer it)."""
-    from aiohttp import web
-
-    async def iso(_: web.Request) -> web.StreamResponse:
-        return web.FileResponse(lab.dir / "pvc-live.iso")
-
-    async def checkin(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ack": True})
-
-    app = web.Application()
-    app.router.add_get("/pvc-live.iso", iso)
-    app.router.add_post("/api/v1/checkin", checkin)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", lab.controller_port).start()
-    return runner
-
-
 async def bench_ansible(size: int, step_delay: float, base: Path) -> dict[str, float]:
     directory = base / f"ansible{size}"
     async with SimLab(size, directory, step_delay=step_delay, ssh_port=ANSIBLE_SSH_PORT) as lab:
         config = _ansible_files(lab, directory / "ansible")
-        runner = await _serve_iso(lab)
+        runner = await serve_stand_in(lab)  # the ISO, served plainly; check-ins answered
         env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_NOCOLOR": "1"}
         log = directory / "ansible.log"
         try:

@@ -1,7 +1,7 @@
 """The machine behind an emulated BMC: power, boot override, virtual CD, and what it boots.
 
-`Machine` is the small protocol the emulator drives; `SimulatedMachine` implements it in memory
-now, and a QEMU machine can implement it later. When a machine powers on (or restarts) it decides
+`Machine` is the small protocol the emulator drives; `SimulatedMachine` implements it in memory,
+`lab.qemu.QemuMachine` with a QEMU VM. When a machine powers on (or restarts) it decides
 what it boots: the virtual CD when an image is inserted and the override (Once or Continuous) points
 at the CD, else its disk; then it calls `on_boot(machine, event)`. An override to the machine's own
 optical drive (`PHYSICAL_OPTICAL`, what the standard `Cd` means to an old iDRAC) finds it empty and
@@ -72,25 +72,14 @@ class Machine(Protocol):
     def eject_cd(self) -> None: ...
 
 
-@dataclass(eq=False)
-class SimulatedMachine:
-    """A machine in memory. `power_delay` > 0 shows PoweringOn/PoweringOff for that long."""
+@dataclass(eq=False, kw_only=True)
+class Firmware:
+    """What every lab machine does alike before it boots: a virtual CD slot and a boot override,
+    decided at each power-on (see the module docstring)."""
 
-    name: str
-    serial: str
-    macs: tuple[str, ...]
-    power_delay: float = 0.0
-    on_boot: OnBoot | None = None
-    on_power_off: OnPowerOff | None = None
     boot: BootOverride = field(default_factory=BootOverride)
     cd_image: str | None = None
     boots: list[BootEvent] = field(default_factory=list)
-    _power: str = "Off"
-    _pending: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    @property
-    def power_state(self) -> str:
-        return self._power
 
     def insert_cd(self, url: str) -> None:
         self.cd_image = url
@@ -106,6 +95,24 @@ class SimulatedMachine:
         if wants_cd and self.cd_image:
             return BootEvent(BootSource.CD, self.cd_image)
         return BootEvent(BootSource.DISK)
+
+
+@dataclass(eq=False)
+class SimulatedMachine(Firmware):
+    """A machine in memory. `power_delay` > 0 shows PoweringOn/PoweringOff for that long."""
+
+    name: str
+    serial: str
+    macs: tuple[str, ...]
+    power_delay: float = 0.0
+    on_boot: OnBoot | None = None
+    on_power_off: OnPowerOff | None = None
+    _power: str = "Off"
+    _pending: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def power_state(self) -> str:
+        return self._power
 
     async def _settle(self, transitional: str, final: str) -> None:
         if self.power_delay > 0:

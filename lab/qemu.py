@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from lab.machine import CD_TARGETS, BootEvent, BootOverride, BootSource
+from lab.machine import BootEvent, BootOverride, BootSource, Firmware
 from lab.sim import LabUsageError, _free_port, _host_key, dump_inventory
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def make_bridge() -> None:
 
 
 @dataclass(eq=False)
-class QemuMachine:
+class QemuMachine(Firmware):
     """A QEMU virtual server; the `Machine` a lab BMC drives (see lab.machine)."""
 
     name: str
@@ -85,9 +85,6 @@ class QemuMachine:
     workdir: Path
     tap: str
     bmc_address: str  # the ISO is fetched from here, as the BMC itself would
-    boot: BootOverride = field(default_factory=lambda: BootOverride(mode="Legacy"))
-    cd_image: str | None = None
-    boots: list[BootEvent] = field(default_factory=list)
     _power: str = "Off"
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     _starting: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -101,20 +98,6 @@ class QemuMachine:
         if self._power == "On" and self._process is not None and self._process.returncode is not None:
             self._power = "Off"  # the guest powered itself off
         return self._power
-
-    def insert_cd(self, url: str) -> None:
-        self.cd_image = url
-
-    def eject_cd(self) -> None:
-        self.cd_image = None
-
-    def _boot_source(self) -> BootEvent:
-        wants_cd = self.boot.target in CD_TARGETS and self.boot.enabled in ("Once", "Continuous")
-        if self.boot.enabled == "Once":
-            self.boot = BootOverride(target="None", enabled="Disabled", mode=self.boot.mode)
-        if wants_cd and self.cd_image:
-            return BootEvent(BootSource.CD, self.cd_image)
-        return BootEvent(BootSource.DISK)
 
     async def power_on(self) -> None:
         if self.power_state == "On":
@@ -218,7 +201,7 @@ class QemuLab:
             index = int(spec.name.removeprefix("node")) - 1
             box = QemuMachine(name=spec.name, serial=spec.serial, macs=tuple(spec.macs),
                               workdir=self.dir / "machines" / f"hv{index + 1}", tap=f"{TAP_PREFIX}{index}",
-                              bmc_address=spec.address)
+                              bmc_address=spec.address, boot=BootOverride(mode="Legacy"))  # SeaBIOS
             box.prepare()
             self.machines[f"hv{index + 1}"] = box
             return box

@@ -410,6 +410,28 @@ class SimLab:
                               "pvcctl deploy.")
 
 
+async def serve_stand_in(lab: SimLab) -> Any:
+    """A controller's part without pvcctl, where the lab's seed says the controller is: the lab's ISO
+    at /pvc-live.iso, and an answer to every check-in (a live system checks in until answered).
+    For what drives the machines otherwise: bench/deploy.py's Ansible baseline, tests of a machine
+    alone. Returns the aiohttp runner; `await runner.cleanup()` stops it."""
+    from aiohttp import web
+
+    async def iso(_: web.Request) -> web.StreamResponse:
+        return web.FileResponse(lab.dir / "pvc-live.iso")
+
+    async def checkin(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ack": True})
+
+    app = web.Application()
+    app.router.add_get("/pvc-live.iso", iso)
+    app.router.add_post("/api/v1/checkin", checkin)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", lab.controller_port).start()
+    return runner
+
+
 def dump_inventory(doc: dict[str, Any], header: str) -> str:
     """A lab's inventory as YAML, one line per value however long the lab's paths, under a comment."""
     import io

@@ -10,35 +10,16 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from aiohttp import web
 
 from lab.machine import BootOverride
-from lab.sim import SimLab
-
-
-async def _controller_stand_in(lab: SimLab) -> web.AppRunner:
-    """What the controller gives a booting machine: the ISO, and an answer to its check-in."""
-
-    async def iso(_: web.Request) -> web.StreamResponse:
-        return web.FileResponse(lab.dir / "pvc-live.iso")
-
-    async def checkin(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ack": True})
-
-    app = web.Application()
-    app.router.add_get("/pvc-live.iso", iso)
-    app.router.add_post("/api/v1/checkin", checkin)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", lab.controller_port).start()
-    return runner
+from lab.sim import SimLab, serve_stand_in
 
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[tuple[SimLab, asyncssh.SSHClientConnection]]:
     """One simulated machine booted from the lab's ISO, and a root login to its live system."""
     lab = await SimLab(1, tmp_path / "lab").start()
-    runner = await _controller_stand_in(lab)
+    runner = await serve_stand_in(lab)
     node = lab.nodes["hv1"]
     node.machine.insert_cd(f"{lab.controller_url}/pvc-live.iso")
     node.machine.boot = BootOverride(target="Cd", enabled="Once")
