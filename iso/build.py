@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iso.cache import atomic_output, cache_lock, file_sha256
+from iso.cache import atomic_output, cache_lock, file_sha256, prune_stages
 from iso.chroot import Source
 from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
 from iso.keys import live_host_key
@@ -57,6 +57,7 @@ class BuildReport:
     host_key_public: str
     target_image: str
     live_target_image: str = LIVE_TARGET_IMAGE
+    pruned: tuple[str, ...] = ()  # stage outputs unused for weeks, deleted by this build
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,8 +97,10 @@ def _build_locked(cache_dir: Path, out: Path, seed: Seed | None, source: Source)
             partial.write_text(host_key.public_line + "\n")
     stages = (target, live, overlay, efiboot, iso)
     files = _file_entries(cache_dir, inputs, efiboot.path, iso.path)
+    pruned = prune_stages(cache_dir, (target.path, paths.squashfs.parent, overlay.path, efiboot.path))
     return BuildReport(str(iso.path), files, tuple(_stage_report(s) for s in stages),
-                       host_key.fingerprint, host_key.public_line, str(target.path))
+                       host_key.fingerprint, host_key.public_line, str(target.path),
+                       pruned=tuple(str(path) for path in pruned))
 
 
 def _stage_report(stage: StageResult) -> StageReport:

@@ -14,7 +14,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from iso.errors import BuildError
@@ -106,3 +107,40 @@ def cache_lock(cache_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+STAGE_DIRS = ("target", "live", "overlay", "boot")  # each holds one output per content key
+PRUNE_AFTER_DAYS = 14
+LEDGER = "used.json"
+
+
+def prune_stages(cache_dir: Path, in_use: Iterable[Path], *, max_age_days: float = PRUNE_AFTER_DAYS,
+                 now: float | None = None) -> list[Path]:
+    """Delete stage outputs no build has used for `max_age_days` (a new package list, mirror or pvcctl
+    leaves the old ones behind, hundreds of MB each). What this build uses is never deleted, and an
+    output last used recently stays too, so two setups sharing a cache do not rebuild each other's.
+    Last use is kept in `used.json` (not in mtimes: the hash memo reads those). Call with the cache lock
+    held. Returns what it deleted."""
+    now = time.time() if now is None else now
+    ledger_path = cache_dir / LEDGER
+    try:
+        ledger: dict[str, float] = json.loads(ledger_path.read_text())
+    except (OSError, ValueError):
+        ledger = {}
+    keep = {str(path.resolve().relative_to(cache_dir.resolve())) for path in in_use}
+    ledger.update(dict.fromkeys(keep, now))
+    removed = []
+    for stage in STAGE_DIRS:
+        folder = cache_dir / stage
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+            name = f"{stage}/{entry.name}"
+            if name in keep or entry.name.startswith("."):  # in use, or a partial output (under the lock: stale)
+                continue
+            last = ledger.get(name, entry.stat().st_mtime)
+            if now - last > max_age_days * 86400:
+                remove_tree(entry)
+                ledger.pop(name, None)
+                removed.append(entry)
+    with atomic_output(ledger_path) as partial:
+        partial.write_text(json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+    return removed

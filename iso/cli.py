@@ -50,6 +50,7 @@ def build(
 ) -> None:
     """Build the live installer ISO (as root); every stage is cached by the content of its inputs."""
     from iso.build import HOST_KEY_SUFFIX, build_iso
+    from iso.cache import PRUNE_AFTER_DAYS
 
     # A SIGTERM (systemd, CI timeouts) unwinds like Ctrl-C, so the chroot's mounts are undone.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -60,6 +61,8 @@ def build(
         return
     for stage in report.stages:
         typer.echo(f"  {stage.name:<12} {'cached' if stage.cached else f'{stage.seconds:7.1f} s'}")
+    if report.pruned:
+        typer.echo(f"  pruned {len(report.pruned)} stage outputs no build used for {PRUNE_AFTER_DAYS} days")
     typer.echo(f"ISO: {report.iso}\nlive SSH host key: {report.host_key_fingerprint} "
                f"(in {report.iso}{HOST_KEY_SUFFIX})")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from iso.cache import atomic_output, content_key, remove_tree
+from iso.cache import atomic_output, content_key, prune_stages, remove_tree
 from iso.errors import BuildError, IsoUserError
 from iso.mirror import host_mirrors, resolve_mirrors
 from iso.tools import require_tools
@@ -95,3 +98,39 @@ def test_missing_tools_name_their_packages() -> None:
             require_tools(("mksquashfs", "pvcctl-no-such-tool"))
     finally:
         del tools.BUILD_TOOLS["pvcctl-no-such-tool"]
+
+
+def test_prune_deletes_only_stage_outputs_unused_for_weeks(tmp_path: Path) -> None:
+    now = time.time()
+    month_ago = now - 30 * 86400
+
+    def made(name: str, mtime: float, directory: bool = False) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            path.mkdir()
+            (path / "filesystem.squashfs").write_bytes(b"x")
+        else:
+            path.write_bytes(b"x")
+        os.utime(path, (mtime, mtime))
+        return path
+
+    in_use = made("target/target-current.squashfs", month_ago)  # old file, but this build's
+    stale = made("target/target-old.squashfs", month_ago)
+    stale_dir = made("live/oldkey", month_ago, directory=True)
+    recent = made("overlay/zz-pvc-recent.squashfs", now - 86400)
+    used_lately = made("boot/efiboot-other.img", month_ago)  # old mtime, but another setup used it lately
+    partial = made("target/.target-x.squashfs.partial-123", month_ago)
+    elsewhere = made("logs/build.log", month_ago)  # not a stage directory: never touched
+    (tmp_path / "used.json").write_text(json.dumps({"boot/efiboot-other.img": now - 3600}))
+
+    removed = prune_stages(tmp_path, [in_use], now=now)
+
+    assert sorted(removed) == sorted([stale, stale_dir])
+    assert not stale.exists() and not stale_dir.exists()
+    assert all(p.exists() for p in (in_use, recent, used_lately, partial, elsewhere))
+    ledger = json.loads((tmp_path / "used.json").read_text())
+    assert ledger["target/target-current.squashfs"] == now and "target/target-old.squashfs" not in ledger
+    # a month later, nothing used since: all but what that build uses goes
+    later = prune_stages(tmp_path, [in_use], now=now + 30 * 86400)
+    assert sorted(later) == sorted([recent, used_lately])
