@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import random
 import re
 import secrets
@@ -31,7 +32,7 @@ ISO_MAGIC_OFFSET = 0x8001  # "CD001" of the ISO 9660 primary volume descriptor (
 SCP_BOOT_DEVICES = {"VCD-DVD": "Cd", "CD-DVD": PHYSICAL_OPTICAL, "HDD": "Hdd", "PXE": "Pxe", "Normal": "None",
                     "BIOS": "BiosSetup"}
 SCP_TARGETS = ("ALL", "IDRAC", "BIOS", "NIC", "RAID", "FC", "LifecycleController", "System", "EventFilters")
-DELL_JOB_SECONDS = 4.0  # an ImportSystemConfiguration job runs for seconds (times time_scale)
+DELL_JOB_SECONDS = 4.0  # a Lifecycle Controller configuration job runs for seconds (times time_scale)
 
 
 class Refusal(Exception):
@@ -58,14 +59,20 @@ class JobFailed(Exception):
 
 @dataclass
 class DellJob:
-    """A Lifecycle Controller job: Running for a while, then it applies and says how that went."""
+    """A Lifecycle Controller job: Running for a while, then it applies and says how that went.
+
+    A configuration job that waits for the server's next restart is Scheduled until then: what the
+    iDRAC calls pending configuration. A Running job ends at `done_at` (inf: when a test says so).
+    """
 
     id: str
     done_at: float
     run: Callable[[], tuple[str, str]]  # applies; returns (MessageId, Message) or raises JobFailed
-    state: str = "Running"  # then Completed or Failed
+    state: str = "Running"  # Scheduled, Running, then Completed or Failed
     message_id: str = ""
     message: str = "Importing Server Configuration Profile."
+    name: str = "Import Configuration"
+    job_type: str = "ImportConfiguration"
 
 
 @dataclass
@@ -116,6 +123,9 @@ class LabBmc:
     _slots: dict[str, SlotState] = field(default_factory=dict)
     _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)
     _jobs: dict[str, DellJob] = field(default_factory=dict)
+    # Dell: attribute changes staged without a job: an import answers LC068, a restart does not apply them
+    pending_changes: bool = False
+    _unseen: dict[str, int] = field(default_factory=dict)  # NOTE(dell/idrac10): 404s left per new task
     _next_id: int = 0
     _last_off: float = -1e9
     _last_on: float = -1e9
@@ -218,6 +228,8 @@ class LabBmc:
             raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
         self.actions.append(f"reset {reset_type}")
         self._bump_boot()
+        if reset_type not in ("ForceOff", "GracefulShutdown"):
+            self._run_scheduled_jobs()  # the server starts: the jobs waiting for it run during its POST
 
     def busy(self) -> bool:
         return self._within(self._last_off, self.faults.busy_after_power_off)
@@ -281,12 +293,64 @@ class LabBmc:
         if not isinstance(buffer, str) or not buffer:
             raise Refusal(400, "Base.1.12.ActionParameterMissing",
                           "The action ImportSystemConfiguration requires the parameter ImportBuffer.")
+        self._refuse_while_configuring()
         applies = "ALL" in targets or "IDRAC" in targets
-        self._next_id += 1
-        job_id = f"JID_{int(time.time()) % 10**9:09d}{self._next_id:03d}"
+        job_id = self._new_job_id()
         self._jobs[job_id] = DellJob(job_id, time.monotonic() + DELL_JOB_SECONDS * self.time_scale,
                                      lambda: self._apply_profile(buffer, applies))
+        self._unseen[job_id] = self.personality.new_task_404_reads
         return f"/redfish/v1/TaskService/Tasks/{job_id}"
+
+    def _refuse_while_configuring(self) -> None:
+        """An import waits for the Lifecycle Controller: another configuration job running (RAC0679),
+        or changes pending until the server restarts (LC068). The wording is the lab's own."""
+        running = next((j for j in self._jobs.values() if self._refresh(j).state == "Running"), None)
+        if running is not None:
+            raise Refusal(503, "IDRAC.2.9.RAC0679",
+                          f"Unable to start the import because the configuration job {running.id} is already "
+                          "running. Wait for it to complete, then retry.")
+        scheduled = next((j for j in self._jobs.values() if j.state == "Scheduled"), None)
+        if scheduled is not None or self.pending_changes:
+            what = f"the job {scheduled.id} waits for" if scheduled is not None else "staged changes wait for"
+            raise Refusal(400, "IDRAC.2.9.LC068",
+                          f"Unable to start the import because configuration changes are pending ({what} a "
+                          "server restart). Apply them by restarting the server, or delete them, then retry.")
+
+    def _new_job_id(self) -> str:
+        self._next_id += 1
+        return f"JID_{int(time.time()) % 10**9:09d}{self._next_id:03d}"
+
+    def start_config_job(self, name: str = "Configure: BIOS.Setup.1-1",
+                         seconds: float | None = DELL_JOB_SECONDS) -> str:
+        """Another configuration job (not pvcctl's), Running for `seconds` times time_scale, or until
+        `finish_job` when None; returns its id."""
+        job_id = self._new_job_id()
+        done_at = math.inf if seconds is None else time.monotonic() + seconds * self.time_scale
+        self._jobs[job_id] = DellJob(job_id, done_at, _configured, message="Job in progress.", name=name,
+                                     job_type="BIOSConfiguration")
+        self.actions.append(f"job {job_id} {name} Running")
+        return job_id
+
+    def schedule_config_job(self, name: str = "Configure: BIOS.Setup.1-1") -> str:
+        """A configuration job waiting for the server's next restart (pending configuration); the
+        restart runs it for DELL_JOB_SECONDS times time_scale. Returns its id."""
+        job_id = self._new_job_id()
+        self._jobs[job_id] = DellJob(job_id, math.inf, _configured, state="Scheduled",
+                                     message="Task successfully scheduled.", name=name, job_type="BIOSConfiguration")
+        self.actions.append(f"job {job_id} {name} Scheduled")
+        return job_id
+
+    def finish_job(self, job_id: str) -> None:
+        """A held Running job ends now (it completes at its next read)."""
+        self._jobs[job_id].done_at = time.monotonic()
+
+    def _run_scheduled_jobs(self) -> None:
+        """The server (re)starts: the jobs waiting for it run during its POST."""
+        for job in self._jobs.values():
+            if job.state == "Scheduled":
+                job.state, job.message = "Running", "Job in progress."
+                job.done_at = time.monotonic() + DELL_JOB_SECONDS * self.time_scale
+                self.actions.append(f"job {job.id} {job.name} Running")
 
     def _apply_profile(self, buffer: str, applies: bool) -> tuple[str, str]:
         if self.faults.config_jobs_fail:  # the lab's stand-in for a Lifecycle Controller that cannot apply
@@ -328,9 +392,19 @@ class LabBmc:
         return "SYS053", "Successfully imported and applied Server Configuration Profile."
 
     def job(self, job_id: str) -> DellJob:
+        """A job as its Location shows it."""
         if job_id not in self._jobs:
             raise Refusal(404, "Base.1.12.ResourceMissingAtURI", f"no job {job_id}")
-        job = self._jobs[job_id]
+        self._not_shown_yet(job_id, f"/redfish/v1/TaskService/Tasks/{job_id}")
+        return self._refresh(self._jobs[job_id])
+
+    def _not_shown_yet(self, task_id: str, path: str) -> None:
+        # NOTE(dell/idrac10): the Location of a job it has just created answers 404 for a while.
+        if self._unseen.get(task_id, 0) > 0:
+            self._unseen[task_id] -= 1
+            raise Refusal(404, "Base.1.12.ResourceMissingAtURI", f"The requested resource {path} was not found.")
+
+    def _refresh(self, job: DellJob) -> DellJob:
         if job.state == "Running" and time.monotonic() >= job.done_at:
             try:
                 job.message_id, job.message = job.run()
@@ -452,11 +526,13 @@ class LabBmc:
         self._next_id += 1
         task_id = str(self._next_id)
         self._tasks[task_id] = (time.monotonic() + 2.0 * self.time_scale, apply)
+        self._unseen[task_id] = self.personality.new_task_404_reads
         return f"/redfish/v1/TaskService/TaskMonitors/{task_id}"
 
     def task_state(self, task_id: str) -> str:
         if task_id not in self._tasks:
             raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"no task {task_id}")
+        self._not_shown_yet(task_id, f"/redfish/v1/TaskService/TaskMonitors/{task_id}")
         done_at, apply = self._tasks[task_id]
         if time.monotonic() < done_at:
             return "Running"
@@ -471,6 +547,11 @@ class LabBmc:
 
 def _applied() -> None:
     """Marks a task whose effect has been applied."""
+
+
+def _configured() -> tuple[str, str]:
+    """What a configuration job that is not pvcctl's says when it is done."""
+    return "SYS053", "Successfully applied the configuration."
 
 
 async def never() -> None:

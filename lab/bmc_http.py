@@ -172,16 +172,18 @@ def manager_body(bmc: LabBmc) -> dict[str, Any]:
 def dell_job_body(job: DellJob) -> dict[str, Any]:
     """A Dell job as a Task: TaskState and Messages, and the Dell view in Oem.Dell."""
     path = f"{ROOT}/TaskService/Tasks/{job.id}"
-    done = job.state != "Running"
+    done = job.state not in ("Running", "Scheduled")
+    percent = 100 if done else 50 if job.state == "Running" else 0
     messages = [{"MessageId": job.message_id, "Message": job.message}] if job.message_id else []
     return {
-        "@odata.id": path, "@odata.type": "#Task.v1_4_3.Task", "Id": job.id, "Name": "Import Configuration",
-        "TaskState": {"Running": "Running", "Completed": "Completed"}.get(job.state, "Exception"),
+        "@odata.id": path, "@odata.type": "#Task.v1_4_3.Task", "Id": job.id, "Name": job.name,
+        "TaskState": {"Running": "Running", "Scheduled": "Pending", "Completed": "Completed"}.get(job.state,
+                                                                                                "Exception"),
         "TaskStatus": "Critical" if job.state == "Failed" else "OK",
-        "PercentComplete": 100 if done else 50, "Messages": messages,
-        "Oem": {"Dell": {"@odata.type": "#DellJob.v1_5_0.DellJob", "Id": job.id, "JobType": "ImportConfiguration",
+        "PercentComplete": percent, "Messages": messages,
+        "Oem": {"Dell": {"@odata.type": "#DellJob.v1_5_0.DellJob", "Id": job.id, "JobType": job.job_type,
                          "JobState": job.state, "Message": job.message, "MessageId": job.message_id,
-                         "PercentComplete": 100 if done else 50, "Name": "Import Configuration"}},
+                         "PercentComplete": percent, "Name": job.name}},
     }
 
 
@@ -243,7 +245,7 @@ async def get_resource(request: web.Request) -> web.Response:
             return _json({"@odata.id": path, "Id": leaf, "MACAddress": bmc.machine.macs[index]})
     if parent == f"{ROOT}/TaskService/Tasks" and leaf.startswith("JID_"):
         job = bmc.job(leaf)
-        if job.state == "Running":
+        if job.state in ("Running", "Scheduled"):
             return _json(dell_job_body(job), 202, {"Location": path})
         return _json(dell_job_body(job))
     if parent == f"{ROOT}/TaskService/TaskMonitors":
