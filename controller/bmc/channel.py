@@ -2,6 +2,10 @@
 
 Every failed request becomes a `BmcRequestError` whose `FailureClass` tells the retry helper whether
 trying again can help. Writes are sent once here; retrying them is the caller's decision.
+
+A task monitor the BMC has just given (the Location of a 202) may answer 404 for a while before the
+task shows (NOTE(dell/idrac10), sushy oem/dell asynchronous.py): within `task_missing_grace` seconds
+of the 202 such a 404 means "not there yet" and the monitor is read again; after that it fails.
 """
 
 from __future__ import annotations
@@ -123,26 +127,58 @@ class RedfishChannel:
     """Reads and writes on one logged-in `AsyncRedfishClient`."""
 
     def __init__(self, client: AsyncRedfishClient, *, poll_interval: float, task_deadline: float,
-                 relogin: Callable[[], Awaitable[None]] | None = None):
+                 relogin: Callable[[], Awaitable[None]] | None = None, task_missing_grace: float = 30.0):
         self.client = client
         self.relogin = relogin  # for a session that expired: the library renews it for reads only
         self.poll_interval = poll_interval
         self.task_deadline = task_deadline
+        self.task_missing_grace = task_missing_grace
 
     async def get(self, path: str) -> Resource:
-        return (await self._get(path, (200,)))[1]
+        return self._resource(path, await self._read(path, (200,)))
 
-    async def get_task(self, path: str) -> tuple[int, Resource]:
-        """GET a task or job monitor: 202 (still running) is an answer too, with its status."""
-        return await self._get(path, (200, 202))
+    async def get_task(self, path: str, *, created: float) -> tuple[int, Resource]:
+        """GET a task or job monitor: 202 (still running) is an answer too, with its status.
 
-    async def _get(self, path: str, accepted: tuple[int, ...]) -> tuple[int, Resource]:
+        `created` is when the BMC gave the monitor (time.monotonic()): until `task_missing_grace` after
+        it, a 404 is answered as (404, an empty resource): the task is not there yet, read it again.
+        """
+        response = await self._read(path, (200, 202, 404))
+        if response.status == 404:
+            if self._missing_yet(path, created):
+                return 404, Resource(path, {}, None)
+            raise self._missing_task(path, created, response)
+        return response.status, self._resource(path, response)
+
+    def _missing_yet(self, monitor: str, created: float) -> bool:
+        """NOTE(dell/idrac10): a 404 from a monitor the BMC gave less than `task_missing_grace` ago."""
+        waited = time.monotonic() - created
+        if waited > self.task_missing_grace:
+            return False
+        log.info("GET %s: 404 %.1f s after the BMC gave it as its task monitor; reading it again", monitor, waited)
+        return True
+
+    def _missing_task(self, monitor: str, created: float, response: AsyncRestResponse) -> BmcRequestError:
+        ids, text = _messages(response)
+        answer = " ".join(part for part in (", ".join(ids), text) if part)
+        return BmcRequestError(
+            FailureClass.SERVER,
+            f"GET {monitor}: the BMC still answers 404 for its task monitor {time.monotonic() - created:.1f} s "
+            f"after it gave it" + (f" ({answer})" if answer else ""),
+            status=404, message_ids=ids, detail=text,
+            hint="the BMC started a task it does not show: check its task or job queue (on an iDRAC, its Job "
+                 "Queue), reset the BMC (not the server) if this persists, and retry")
+
+    async def _read(self, path: str, accepted: tuple[int, ...]) -> AsyncRestResponse:
         try:
             response = await self.client.get(path)
         except RedfishError as err:
             raise library_error("GET", path, err) from None
         if response.status not in accepted:
             raise response_error("GET", path, response)
+        return response
+
+    def _resource(self, path: str, response: AsyncRestResponse) -> Resource:
         try:
             data = response.dict
         except RedfishProtocolError as err:
@@ -150,7 +186,7 @@ class RedfishChannel:
         if not isinstance(data, dict):
             raise BmcRequestError(FailureClass.PROTOCOL, f"GET {path}: not a JSON object")
         etag = response.getheader("ETag") or data.get("@odata.etag") or None
-        return response.status, Resource(path, data, etag, response.getheader("Allow") or "")
+        return Resource(path, data, etag, response.getheader("Allow") or "")
 
     async def _send(self, method: str, path: str, body: Any, headers: dict[str, str]) -> AsyncRestResponse:
         try:
@@ -198,9 +234,10 @@ class RedfishChannel:
 
     async def _follow_task(self, method: str, path: str, accepted: AsyncRestResponse) -> None:
         monitor = str(accepted.getheader("Location"))
-        deadline = time.monotonic() + self.task_deadline
+        created = time.monotonic()
+        deadline = created + self.task_deadline
         response = accepted
-        while response.status == 202:
+        while response.status == 202 or (response.status == 404 and self._missing_yet(monitor, created)):
             if time.monotonic() > deadline:
                 raise BmcRequestError(FailureClass.TIMEOUT, f"{method} {path}: task {monitor} still running")
             await asyncio.sleep(min(_retry_after(response) or self.poll_interval, 10.0))
@@ -208,6 +245,8 @@ class RedfishChannel:
                 response = await self.client.get(monitor)
             except RedfishError as err:
                 raise library_error("GET", monitor, err) from None
+        if response.status == 404:
+            raise self._missing_task(monitor, created, response)
         if not 200 <= response.status < 300:
             raise response_error(method, path, response)
         try:

@@ -69,11 +69,12 @@ async def boot_once_virtual_cd(channel: RedfishChannel, manager: Resource, *, de
     body = {"ShareParameters": {"Target": "ALL"}, "ImportBuffer": BOOT_ONCE_VIRTUAL_CD.format(fqdd=fqdd)}
     action = import_target(manager)
     monitor = await channel.submit("POST", action, body)
+    created = time.monotonic()
     job_id = monitor.rstrip("/").rsplit("/", 1)[-1]
     log.info("%s: ImportSystemConfiguration (one-time boot from VCD-DVD) is job %s", manager.path, job_id)
-    until = time.monotonic() + deadline
+    until = created + deadline
     while True:
-        _status, job = await channel.get_task(monitor)
+        _status, job = await channel.get_task(monitor, created=created)
         state = job_state(job.data)
         ids, message = job_message(job.data)
         if state in _JOB_DONE:

@@ -132,6 +132,10 @@ IDRAC10 = VendorProfile(
               "(any vendor)",
               "sushy bug 2121895 and releasenote check-for-boot-attrs-in-settingsuri; "
               "dell/iDRAC-Redfish-Scripting issue 324"),
+        Quirk("NOTE(dell/idrac10): the Location of a job it has just created answers 404 for a while; pvcctl "
+              "reads any BMC's task monitor again on 404 for up to 30 s after the 202 that gave it "
+              "(BmcTimings.task_missing_grace), then fails naming the monitor",
+              "sushy oem/dell asynchronous.py http_call (max_404_retries 3, retry_404_delay 10 s), commit faaf6cb"),
     ),
 )
 

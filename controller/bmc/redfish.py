@@ -46,6 +46,8 @@ class BmcTimings:
     media_deadline: float = 60.0
     task_deadline: float = 600.0
     poll_interval: float = 2.0
+    # how long a task monitor the BMC just gave may answer 404 (NOTE(dell/idrac10): sushy retries 3 x 10 s)
+    task_missing_grace: float = 30.0
 
 
 @dataclass
@@ -71,7 +73,8 @@ class RedfishBmc:
             session=self.transport, timeout=self.timings.request_timeout,
         )
         self.channel = RedfishChannel(self._client, poll_interval=self.timings.poll_interval,
-                                      task_deadline=self.timings.task_deadline, relogin=self._relogin)
+                                      task_deadline=self.timings.task_deadline, relogin=self._relogin,
+                                      task_missing_grace=self.timings.task_missing_grace)
         self.auth = ""
         self._found: _Discovered | None = None
         self._where = StepContext(node=self.node, bmc=endpoint.url)

@@ -29,6 +29,7 @@ FAST = BmcTimings(
     media_deadline=4.0,
     poll_interval=0.02,
     task_deadline=4.0,
+    task_missing_grace=2.0,
 )
 
 
