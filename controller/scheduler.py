@@ -288,9 +288,10 @@ def _services(cluster: Cluster, http: aiohttp.ClientSession, iso: IsoSource, sha
               client_key: Path, plans: dict[str, Plan], desk: CheckinDesk, bus: EventBus, journal: Journal,
               concurrency: int) -> Services:
     preflight = cluster.deploy.deadlines.get("preflight", 180)
+    boot = cluster.deploy.deadlines.get("boot", 600)
     # the BMC layer gives up (with its first and last error) before the phase deadline cuts it off
     timings = BmcTimings(step=RetryPolicy(deadline=min(120.0, preflight * 0.4)),
-                         request_timeout=min(30.0, preflight / 3))
+                         request_timeout=min(30.0, preflight / 3), config_job_deadline=min(300.0, boot * 0.5))
 
     def bmc_for(node: Node) -> Bmc:
         return RedfishBmc(BmcEndpoint.from_config(node.bmc), session=http, node=node.hostname, timings=timings)

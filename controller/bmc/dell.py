@@ -5,6 +5,12 @@ boots the server's physical optical drive, not the virtual CD. Dell's way is to 
 that sets `ServerBoot.1#BootOnce` and `ServerBoot.1#FirstBootDevice = VCD-DVD`: the import answers
 202 with a job, and the job's message says whether the setting took. See controller/bmc/quirks.py
 (`cd_boot_dell_oem`) for when this is used and its sources.
+
+The Lifecycle Controller takes one configuration job at a time. While another one runs, the import is
+refused with RAC0679: pvcctl waits and sends it again. While configuration changes are pending until
+the server restarts, it is refused with LC068: pvcctl restarts the server once (through the caller,
+which announces it), then waits and sends it again as for RAC0679. Both waits end at a deadline of
+their own (`refused_deadline`), after which the iDRAC's answer and what to do about it is the error.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from controller.bmc.channel import RedfishChannel, Resource
@@ -34,6 +42,32 @@ _JOB_DONE = frozenset({"Completed", "CompletedWithErrors", "Failed", "Cancelled"
                        "Interrupted"})
 JOB_HINT = ("the iDRAC did not set the one-time boot to the virtual CD: check its Lifecycle Controller job "
             "queue (clear stale jobs) and retry")
+# Why an iDRAC refuses a configuration import for now (sushy oem/dell constants.py).
+JOB_RUNNING = "RAC0679"  # another configuration job is running
+CONFIG_PENDING = "LC068"  # configuration changes are pending until the server restarts
+RUNNING_HINT = ("another Lifecycle Controller configuration job kept running on the iDRAC: let it finish, or "
+                "delete it in the iDRAC's Job Queue, then retry")
+PENDING_HINT = ("the iDRAC has configuration changes pending that a restart did not apply: apply or delete them "
+                "in the iDRAC's Job Queue, then retry")
+
+
+@dataclass
+class PendingRestart:
+    """Restarts the server at most once per boot step, to apply the iDRAC's pending configuration (LC068).
+
+    `restart` is the caller's: it restarts only the system the inventory's node names, and says so first.
+    """
+
+    restart: Callable[[str], Awaitable[None]]
+    done: bool = False
+
+    async def once(self, why: str) -> bool:
+        """Restart unless this step has already; True if it restarted now."""
+        if self.done:
+            return False
+        self.done = True  # once, even if the restart fails half-way
+        await self.restart(why)
+        return True
 
 
 def import_target(manager: Resource) -> str:
@@ -60,15 +94,18 @@ def job_message(job: dict[str, Any]) -> tuple[tuple[str, ...], str]:
 
 
 async def boot_once_virtual_cd(channel: RedfishChannel, manager: Resource, *, deadline: float,
-                               poll_interval: float) -> str:
+                               poll_interval: float, refused_wait: float, refused_deadline: float,
+                               restart: PendingRestart) -> str:
     """Import the one-time virtual CD boot and follow its job to the end; returns the job's message.
 
-    Safe to repeat: an iDRAC already so set answers "No changes" in the job.
+    Safe to repeat: an iDRAC already so set answers "No changes" in the job. `deadline` bounds the job,
+    `refused_deadline` the waits while the iDRAC refuses the import for now (RAC0679, LC068), sent
+    again every `refused_wait` seconds.
     """
     fqdd = str(manager.data.get("Id") or IDRAC_FQDD)
     body = {"ShareParameters": {"Target": "ALL"}, "ImportBuffer": BOOT_ONCE_VIRTUAL_CD.format(fqdd=fqdd)}
     action = import_target(manager)
-    monitor = await channel.submit("POST", action, body)
+    monitor = await _submit(channel, action, body, wait=refused_wait, deadline=refused_deadline, restart=restart)
     created = time.monotonic()
     job_id = monitor.rstrip("/").rsplit("/", 1)[-1]
     log.info("%s: ImportSystemConfiguration (one-time boot from VCD-DVD) is job %s", manager.path, job_id)
@@ -89,3 +126,36 @@ async def boot_once_virtual_cd(channel: RedfishChannel, manager: Resource, *, de
     raise BmcRequestError(FailureClass.REJECTED, f"Dell job {job_id} (ImportSystemConfiguration of the one-time "
                           f"boot from VCD-DVD) ended {state}: " + " ".join(p for p in (", ".join(ids), message) if p),
                           message_ids=ids, detail=message, hint=JOB_HINT)
+
+
+async def _submit(channel: RedfishChannel, action: str, body: dict[str, Any], *, wait: float, deadline: float,
+                  restart: PendingRestart) -> str:
+    """POST the import until the iDRAC takes it; returns the job's monitor.
+
+    NOTE(dell/idrac9 < 6.00, idrac8): RAC0679 (a job running) is waited out; LC068 (changes pending)
+    restarts the server once, then is waited out too. Whatever the HTTP status they come with.
+    """
+    until = time.monotonic() + deadline
+    while True:
+        try:
+            return await channel.submit("POST", action, body)
+        except BmcRequestError as err:
+            if not err.has_message(JOB_RUNNING, CONFIG_PENDING):
+                raise
+            answer = " ".join(p for p in (", ".join(err.message_ids), err.detail) if p) or str(err)
+            if err.has_message(CONFIG_PENDING) and await restart.once(answer):
+                continue  # the pending changes apply while the server starts: send the import again
+            if time.monotonic() + wait > until:
+                raise _still_refused(err, answer, deadline, restart.done) from None
+            log.info("%s: the iDRAC refuses the import for now (%s); sending it again in %g s", action, answer, wait)
+            await asyncio.sleep(wait)
+
+
+def _still_refused(err: BmcRequestError, answer: str, deadline: float, restarted: bool) -> BmcRequestError:
+    pending = err.has_message(CONFIG_PENDING)
+    why = ("configuration changes are pending" + (" after pvcctl restarted the server once" if restarted else "")
+           if pending else "another configuration job is running")
+    return BmcRequestError(FailureClass.REJECTED, f"the iDRAC still refuses the ImportSystemConfiguration of the "
+                           f"one-time boot from VCD-DVD after {deadline:g} s: {why} ({answer})",
+                           status=err.status, message_ids=err.message_ids, detail=err.detail,
+                           hint=PENDING_HINT if pending else RUNNING_HINT)

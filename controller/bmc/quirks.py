@@ -94,12 +94,35 @@ _DELL_OEM_CD_BOOT = Quirk(
     "dell/dellemc-openmanage-ansible-modules issue 693",
 )
 
+_DELL_JOB_RUNNING = Quirk(
+    "NOTE(dell/idrac9 < 6.00, idrac8): the Lifecycle Controller takes one configuration job at a time: while "
+    "another runs, ImportSystemConfiguration is refused with RAC0679; pvcctl sends it again every 15 s "
+    "(BmcTimings.config_job_wait) for up to 300 s (config_job_deadline, under the boot step's deadline), then "
+    "fails with the iDRAC's answer and the Job Queue to look at",
+    "sushy oem/dell manager.py set_virtual_boot_device (RETRY_DELAY 15 s, RETRY_COUNT 35) and constants.py "
+    "IDRAC_JOB_RUNNING",
+)
+
+_DELL_CONFIG_PENDING = Quirk(
+    "NOTE(dell/idrac9 < 6.00, idrac8): with configuration changes pending until the next restart, "
+    "ImportSystemConfiguration is refused with LC068; pvcctl force-restarts the node's own system once per boot "
+    "step (announced like every power step), then waits and sends the import again as for RAC0679",
+    "sushy oem/dell manager.py set_virtual_boot_device (reboots once on IDRAC_CONFIG_PENDING) and utils.py "
+    "reboot_system",
+)
+
+# NOTE(dell): outstanding Lifecycle Controller jobs can break virtual media, and some tools clear the whole
+# job queue before a boot (openshift-docs PR 41084, BZ 1988879; jetlag dell-clear-jobs.yml). pvcctl does not:
+# the queue holds other people's staged BIOS/RAID/iDRAC changes, and clearing it throws them away (the forced
+# clear also restarts the Lifecycle Controller). It waits for a running job (RAC0679), applies pending ones by
+# the one restart (LC068), and its errors name the Job Queue for the admin to clear.
+
 IDRAC9_OLD = VendorProfile(
     name="dell-idrac9-old",
     vendor=Vendor.DELL,
     service_tag_in_sku=True,
     cd_boot_dell_oem=True,
-    quirks=(*IDRAC9.quirks, _DELL_OEM_CD_BOOT),
+    quirks=(*IDRAC9.quirks, _DELL_OEM_CD_BOOT, _DELL_JOB_RUNNING, _DELL_CONFIG_PENDING),
 )
 
 IDRAC8 = VendorProfile(
@@ -112,6 +135,8 @@ IDRAC8 = VendorProfile(
               "ironic drac/boot.py _get_idrac_version_from_model; dell/iDRAC-Redfish-Scripting issue 265"),
         *IDRAC9.quirks[1:],
         _DELL_OEM_CD_BOOT,
+        _DELL_JOB_RUNNING,
+        _DELL_CONFIG_PENDING,
     ),
 )
 

@@ -24,7 +24,7 @@ from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeR
 from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.bmc.boot import boot_status_of, read_boot, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
-from controller.bmc.dell import boot_once_virtual_cd
+from controller.bmc.dell import PendingRestart, boot_once_virtual_cd
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcRequestError, FailureClass
 from controller.bmc.media import VirtualMedia, check_image_url
@@ -48,6 +48,11 @@ class BmcTimings:
     poll_interval: float = 2.0
     # how long a task monitor the BMC just gave may answer 404 (NOTE(dell/idrac10): sushy retries 3 x 10 s)
     task_missing_grace: float = 30.0
+    # NOTE(dell/idrac9 < 6.00, idrac8): the import refused for now (RAC0679, LC068) is sent again every
+    # config_job_wait seconds (sushy: 15) for up to config_job_deadline (sushy: 35 tries, about 9 min;
+    # pvcctl stays under the boot step's own deadline, 600 s by default)
+    config_job_wait: float = 15.0
+    config_job_deadline: float = 300.0
 
 
 @dataclass
@@ -224,8 +229,8 @@ class RedfishBmc:
     async def graceful_shutdown(self) -> None:
         await self._power_change("graceful shutdown", "GracefulShutdown", PowerState.OFF)
 
-    async def force_restart(self) -> None:
-        log.warning("%s: BMC %s: force restart", self.node, self.endpoint.url)
+    async def force_restart(self, reason: str = "") -> None:
+        log.warning("%s: BMC %s: force restart%s", self.node, self.endpoint.url, f" ({reason})" if reason else "")
 
         async def restart() -> None:
             if await self._power_state() in (PowerState.OFF, PowerState.POWERING_OFF):
@@ -306,16 +311,26 @@ class RedfishBmc:
 
     async def set_boot_once_cd(self) -> BootStatus:
         if self.profile.cd_boot_dell_oem:
-            return await self._step("boot once from virtual CD", self._dell_boot_once_cd)
+            # One restart at most for this boot step, however often the step is tried.
+            restart = PendingRestart(self._restart_for_pending_configuration)
+            return await self._step("boot once from virtual CD", lambda: self._dell_boot_once_cd(restart))
         return await self._set_boot("boot once from virtual CD", BootTarget.CD, "Once")
 
-    async def _dell_boot_once_cd(self) -> BootStatus:
+    async def _restart_for_pending_configuration(self, answer: str) -> None:
+        # NOTE(dell/idrac9 < 6.00, idrac8): LC068: the pending changes apply only while the server starts.
+        # This node's own system, the one discovery chose; force_restart says so before it acts.
+        await self.force_restart(f"its iDRAC refuses the one-time boot import until pending configuration "
+                                 f"changes are applied by a restart: {answer}")
+
+    async def _dell_boot_once_cd(self, restart: PendingRestart) -> BootStatus:
         # NOTE(dell/idrac9 < 6.00, idrac8): the standard Cd would boot the physical drive.
         manager = self.found.manager
         if manager is None:
             raise BmcRequestError(FailureClass.UNSUPPORTED, "no iDRAC manager for the Dell one-time boot import")
         message = await boot_once_virtual_cd(self.channel, manager, deadline=self.timings.task_deadline,
-                                             poll_interval=self.timings.poll_interval)
+                                             poll_interval=self.timings.poll_interval,
+                                             refused_wait=self.timings.config_job_wait,
+                                             refused_deadline=self.timings.config_job_deadline, restart=restart)
         log.info("%s: BMC %s: one-time boot from the virtual CD (VCD-DVD): %s", self.node, self.endpoint.url, message)
         # The job's message is the read-back: the standard Boot properties cannot tell VCD-DVD from CD-DVD.
         status = boot_status_of(await read_boot(self.channel, self.found.system.path, self.profile))

@@ -30,6 +30,8 @@ FAST = BmcTimings(
     poll_interval=0.02,
     task_deadline=4.0,
     task_missing_grace=2.0,
+    config_job_wait=0.02,
+    config_job_deadline=4.0,
 )
 
 
