@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import signal
 import sys
 import time
@@ -31,7 +32,7 @@ from controller.bmc.retry import RetryPolicy
 from controller.errors import PvcctlError, UserError
 from controller.journal import JOURNAL_FILE, Journal, NodeRecord, last_run_pointer
 from controller.live import build_installer_zipapp
-from controller.node.events import Board, Event, EventBus, EventKind
+from controller.node.events import CURRENT_NODE, Board, Event, EventBus, EventKind, NodeLogHandler
 from controller.node.job import JobOutcome, NodeJob
 from controller.node.states import NodeState, Phase
 from controller.node.steps import Limits, Services
@@ -99,6 +100,7 @@ class Deployment:
         job = NodeJob(node, self.services, deadlines=self.deadlines, retries=self.retries,
                       stopping=lambda: self.stop_requested)
         self._jobs[node.hostname] = job
+        CURRENT_NODE.set(node.hostname)  # this task's log records go to this node's log
         async with self.gate:
             assert start.phase is not None
             return await job.run(start.phase, start.attempt, start.results)
@@ -221,6 +223,10 @@ def _printer(opts: DeployOptions, *, states: bool) -> Callable[[Event], None]:
         elif event.kind is EventKind.RUN or (event.kind is EventKind.MESSAGE and not event.node
                                              and event.phase == "live"):
             print(event.message, flush=True)
+        elif event.kind is EventKind.MESSAGE and event.data.get("level") in ("warning", "error"):
+            # a destructive BMC step announced before it is done (a restart, a power-off), or trouble
+            mine = not event.node or event.message.startswith(f"{event.node}:")
+            print(event.message if mine else f"{event.node}: {event.message}", flush=True)
         elif states and event.kind is EventKind.STATE and event.state is not None:
             extra = f": {event.message}" if event.message else ""
             print(f"{event.node}: {event.state} (attempt {event.attempt}){extra}", flush=True)
@@ -254,6 +260,7 @@ async def run_deploy(opts: DeployOptions) -> int:
                     cluster.controller.listen_host, cluster.controller.listen_port)
     await server.start()
     concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
+    logs = _log_into_events(bus, board)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
@@ -273,8 +280,29 @@ async def run_deploy(opts: DeployOptions) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     finally:
+        logs.close()
         await server.stop()
     return _finish(cluster, opts, journal, board, run_nodes, outcomes, public_key)
+
+
+def _log_into_events(bus: EventBus, board: Board) -> contextlib.ExitStack:
+    """Until closed, the controller's log records (INFO and up) become events: a node's BMC steps,
+    retries and announced restarts land in its log, and warnings on the terminal once."""
+    logger = logging.getLogger("controller")
+    handler = NodeLogHandler(bus, board)
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # no second copy through the root logger (or Python's last resort)
+    stack = contextlib.ExitStack()
+
+    @stack.callback
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+    return stack
 
 
 async def _redraw(screen: Live, cluster: str, board: Board) -> None:

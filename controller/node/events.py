@@ -8,7 +8,9 @@ The board is the one snapshot every view renders: views never keep state of thei
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -128,3 +130,27 @@ class EventBus:
                 self._queues.discard(queue)  # a stalled client loses its stream, not our memory
             else:
                 queue.put_nowait(event)
+
+
+# The node whose job runs in this task (each node's job is a task of its own, with its own context).
+CURRENT_NODE: contextvars.ContextVar[str] = contextvars.ContextVar("pvcctl_current_node", default="")
+
+
+class NodeLogHandler(logging.Handler):
+    """The controller's own log records (BMC steps, retries, quirks, a restart announced before it is
+    done) as events: in the log of the node whose job wrote them, or in the run's log."""
+
+    def __init__(self, bus: EventBus, board: Board):
+        super().__init__(logging.INFO)
+        self.bus, self.board = bus, board
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            self.handleError(record)
+            return
+        status = self.board.nodes.get(CURRENT_NODE.get())
+        self.bus.emit(Event(status.node if status else "", EventKind.MESSAGE, message,
+                            phase=status.phase if status else "", attempt=status.attempt if status else 0,
+                            data={"level": record.levelname.lower()}))

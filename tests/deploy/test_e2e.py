@@ -50,7 +50,15 @@ async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, t
         key = " ".join(report["ssh_host_keys"][0].split()[:2])  # known_hosts drops the comment
         assert f"hv{n}.sim.pvc.test,hv{n},127.2.0.{n} {key}" in known
         assert (Path(run) / "logs" / f"hv{n}.1" / "install.log").stat().st_size > 0
-        assert "install" in (Path(run) / "logs" / f"hv{n}.1.log").read_text()
+        log = (Path(run) / "logs" / f"hv{n}.1.log").read_text()
+        assert "install" in log
+        # the restart to disk, announced before it is done: in this node's log, and once on the terminal
+        restarts = [line for line in log.splitlines() if "[finalize] message: " in line and "force restart" in line]
+        assert len(restarts) == 1 and f"hv{n}: BMC https://" in restarts[0], log
+        bmc = restarts[0].split("BMC ", 1)[1].removesuffix(": force restart")
+        assert all(bmc not in other.read_text() for other in (Path(run) / "logs").glob("hv*.1.log")
+                   if other.name != f"hv{n}.1.log")
+        assert result.out.count(f"hv{n}: BMC {bmc}: force restart") == 1  # (finalize; boot found it off)
     status = await pvcctl.run("status", "--json")
     nodes = json.loads(status.out)["nodes"]
     assert {n["node"]: (n["state"], n["attempt"]) for n in nodes} == {f"hv{n}": ("done", 1) for n in range(1, 6)}
