@@ -175,7 +175,7 @@ def _cell(value: Any) -> str:
 
 
 def _execute(opts: TargetOptions, action: Action, title: str, *, announce: str = "") -> None:
-    logging.basicConfig(level=logging.INFO if opts.verbose else logging.ERROR, stream=sys.stderr,
+    logging.basicConfig(level=logging.INFO if opts.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(message)s")
     targets = resolve_targets(opts)
     for target in targets if announce else []:
