@@ -39,7 +39,7 @@ BOOT_ONCE_VIRTUAL_CD = (
 # What a finished import job says when the setting is in place.
 _APPLIED = ("Successfully imported", "No changes")
 _JOB_DONE = frozenset({"Completed", "CompletedWithErrors", "Failed", "Cancelled", "Exception", "Killed",
-                       "Interrupted"})
+                       "Interrupted", "RebootFailed"})
 JOB_HINT = ("the iDRAC did not set the one-time boot to the virtual CD: check its Lifecycle Controller job "
             "queue (clear stale jobs) and retry")
 # Why an iDRAC refuses a configuration import for now (sushy oem/dell constants.py).
