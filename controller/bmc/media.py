@@ -166,7 +166,12 @@ class VirtualMedia:
             done = await self._wait_slot(slot.path, lambda s: s.inserted and s.image == url, "inserted")
             return done.status()
         assert refused is not None
-        refused.hint = f"check that the BMC can fetch {url} (it reads it with HEAD and Range GETs)"
+        if refused.has_message("UserName", "Password"):
+            refused.hint = ("the BMC wants credentials for the image even over plain HTTP, and the placeholder ones "
+                            "pvcctl sends (where the vendor profile allows) did not satisfy it; serve the ISO "
+                            "from a web server that takes the credentials this BMC sends")
+        else:
+            refused.hint = f"check that the BMC can fetch {url} (it reads it with HEAD and Range GETs)"
         raise refused
 
     async def _insert_into(self, slot: Slot, url: str) -> None:

@@ -288,8 +288,9 @@ async def test_dgx_flow_without_placeholder_credentials_boots_the_disk(lab_facto
         emulated = lab.bmcs[0].bmc
         async with connect(lab, http) as bmc:
             switch_off(bmc, media_placeholder_credentials=False)
-            with pytest.raises(BmcError, match="requires the parameter UserName"):
+            with pytest.raises(BmcError, match="requires the parameter UserName") as refused:
                 await run_flow(bmc, f"{iso_server.http}/pvc.iso")
+            assert "wants credentials for the image" in str(refused.value.hint)  # not "check it can fetch"
             await bmc.set_boot_once_cd()
             await bmc.power_on()
         assert emulated.machine.cd_image is None
