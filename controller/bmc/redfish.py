@@ -63,6 +63,9 @@ class _Discovered:
     profile: VendorProfile
 
 
+_PROFILES_TOLD: set[tuple[str, str]] = set()  # (BMC URL, profile) already logged by this process
+
+
 class RedfishBmc:
     """One node's BMC over Redfish (see the module docstring)."""
 
@@ -160,7 +163,11 @@ class RedfishBmc:
             firmware=str(manager.data.get("FirmwareVersion") or "") if manager else "",
             manager_model=str(manager.data.get("Model") or "") if manager else "",
         )
-        log.info("%s: profile %s", self.endpoint.url, profile.name)
+        if (self.endpoint.url, profile.name) not in _PROFILES_TOLD:  # each step logs in anew: say it once
+            _PROFILES_TOLD.add((self.endpoint.url, profile.name))
+            log.info("%s: vendor profile %s (%s %s, firmware %s)", self.endpoint.url, profile.name,
+                     system.data.get("Manufacturer") or "?", system.data.get("Model") or "?",
+                     (manager.data.get("FirmwareVersion") if manager else None) or "?")
         return _Discovered(root, system, manager, profile)
 
     async def _manager_of(self, root: Resource, system: Resource) -> Resource | None:

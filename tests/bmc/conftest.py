@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -126,3 +127,13 @@ async def raw_request(lab: BmcLab, method: str, path: str, *, index: int = 0, js
     ) as response:
         await response.read()
         return response
+
+
+async def finished(lab: BmcLab, location: str) -> dict[str, Any]:
+    """Read a job until it is done; its body."""
+    for _ in range(500):
+        answer = await raw_request(lab, "GET", location)
+        if answer.status == 200:
+            return dict(await answer.json())
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {location} never finished")

@@ -26,7 +26,6 @@ from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
 from lab.bmc import LabBmc
 from lab.machine import BootEvent, BootSource
-from lab.server import BmcLab
 from tests.bmc.conftest import FAST, LabFactory, connect, raw_request
 
 SCP_VCD_ONCE = (
@@ -46,16 +45,6 @@ def short(**change: Any) -> BmcTimings:
 
 async def message_id(response: aiohttp.ClientResponse) -> str:
     return str((await response.json())["error"]["@Message.ExtendedInfo"][0]["MessageId"])
-
-
-async def finished(lab: BmcLab, location: str) -> dict[str, Any]:
-    """Read a job until it is done; its body."""
-    for _ in range(500):
-        answer = await raw_request(lab, "GET", location)
-        if answer.status == 200:
-            return dict(await answer.json())
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"job {location} never finished")
 
 
 async def deploy_boot(bmc: RedfishBmc) -> None:

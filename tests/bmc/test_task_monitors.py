@@ -6,9 +6,7 @@ what the tests prove does not depend on how busy this machine is.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from typing import Any
 
 import pytest
 
@@ -16,24 +14,13 @@ from controller.bmc.base import BootTarget
 from controller.bmc.errors import BmcError, FailureClass
 from controller.bmc.retry import RetryPolicy
 from lab.machine import BootEvent, BootSource
-from lab.server import BmcLab
-from tests.bmc.conftest import FAST, LabFactory, connect, raw_request
+from tests.bmc.conftest import FAST, LabFactory, connect, finished, raw_request
 
 HDD_ONCE = {"ShareParameters": {"Target": "ALL"}, "ImportBuffer": (
     '<SystemConfiguration><Component FQDD="iDRAC.Embedded.1">'
     '<Attribute Name="ServerBoot.1#BootOnce">Enabled</Attribute>'
     '<Attribute Name="ServerBoot.1#FirstBootDevice">HDD</Attribute>'
     "</Component></SystemConfiguration>")}
-
-
-async def finished(lab: BmcLab, location: str) -> dict[str, Any]:
-    """Read a job until it is done; its body."""
-    for _ in range(500):
-        answer = await raw_request(lab, "GET", location)
-        if answer.status == 200:
-            return dict(await answer.json())
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"job {location} never finished")
 
 
 async def test_idrac10_job_is_followed_through_its_404s(lab_factory: LabFactory, http, iso_server) -> None:
