@@ -113,9 +113,10 @@ def _ansible_ready() -> str | None:
     return None
 
 
-def _ansible_files(lab: SimLab, work: Path) -> Path:
+def _ansible_files(lab: SimLab, work: Path, control: Path) -> Path:
     """Everything the playbook needs, made before the clock starts: plans, installer, known_hosts,
-    the inventory and ansible.cfg. Returns the ansible.cfg path."""
+    the inventory and ansible.cfg (ssh's control sockets in `control`, a short path: a unix socket's
+    is at most 107 bytes). Returns the ansible.cfg path."""
     from controller.live import build_installer_zipapp
     from controller.plans import controller_key, plan_for
     from inventory.load import load_inventory
@@ -146,7 +147,7 @@ def _ansible_files(lab: SimLab, work: Path) -> Path:
         "step_delay": lab.step_delay, "deploy_user": first.install.deploy_user,
     }
     (work / "inventory.json").write_text(json.dumps({"nodes": {"hosts": hosts, "vars": group}}, indent=1))
-    control = Path(tempfile.mkdtemp(prefix="cp", dir="/tmp"))  # a unix socket path must stay short
+    control.mkdir(parents=True, exist_ok=True)
     config = work / "ansible.cfg"
     config.write_text(f"""[defaults]
 inventory = {work / "inventory.json"}
@@ -164,7 +165,7 @@ control_path_dir = {control}
 async def bench_ansible(size: int, step_delay: float, base: Path) -> dict[str, float]:
     directory = base / f"ansible{size}"
     async with SimLab(size, directory, step_delay=step_delay, ssh_port=ANSIBLE_SSH_PORT) as lab:
-        config = _ansible_files(lab, directory / "ansible")
+        config = _ansible_files(lab, directory / "ansible", base / "cp")
         runner = await serve_stand_in(lab)  # the ISO, served plainly; check-ins answered
         env = {**os.environ, "ANSIBLE_CONFIG": str(config), "ANSIBLE_NOCOLOR": "1"}
         log = directory / "ansible.log"

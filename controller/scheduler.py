@@ -260,7 +260,7 @@ async def run_deploy(opts: DeployOptions) -> int:
                     cluster.controller.listen_host, cluster.controller.listen_port)
     await server.start()
     concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
-    logs = _log_into_events(bus, board)
+    restore_logging = _log_into_events(bus, board)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
@@ -280,29 +280,27 @@ async def run_deploy(opts: DeployOptions) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     finally:
-        logs.close()
+        restore_logging()
         await server.stop()
     return _finish(cluster, opts, journal, board, run_nodes, outcomes, public_key)
 
 
-def _log_into_events(bus: EventBus, board: Board) -> contextlib.ExitStack:
-    """Until closed, the controller's log records (INFO and up) become events: a node's BMC steps,
-    retries and announced restarts land in its log, and warnings on the terminal once."""
+def _log_into_events(bus: EventBus, board: Board) -> Callable[[], None]:
+    """Until the returned function is called, the controller's log records (INFO and up) become events:
+    a node's BMC steps, retries and announced restarts land in its log, and warnings on the terminal once."""
     logger = logging.getLogger("controller")
     handler = NodeLogHandler(bus, board)
-    saved = logger.level, logger.propagate
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False  # no second copy through the root logger (or Python's last resort)
-    stack = contextlib.ExitStack()
 
-    @stack.callback
     def restore() -> None:
         logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        logger.setLevel(level)
+        logger.propagate = propagate
 
-    return stack
+    return restore
 
 
 async def _redraw(screen: Live, cluster: str, board: Board) -> None:
