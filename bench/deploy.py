@@ -118,8 +118,9 @@ def _ansible_files(lab: SimLab, work: Path, control: Path) -> Path:
     the inventory and ansible.cfg (ssh's control sockets in `control`, a short path: a unix socket's
     is at most 107 bytes). Returns the ansible.cfg path."""
     from controller.live import build_installer_zipapp
-    from controller.plans import controller_key, plan_for
+    from controller.plans import plan_for
     from inventory.load import load_inventory
+    from inventory.state import controller_key
 
     cluster = load_inventory(lab.inventory)
     controller, public = controller_key(cluster)

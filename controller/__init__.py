@@ -1,3 +1,1 @@
-"""pvcctl's controller: the orchestrator, its servers and the command line."""
-
-__version__ = "0.1.0"
+"""pvcctl's controller: the deploy engine, its BMC and SSH clients, and its HTTP server."""

@@ -1,4 +1,4 @@
-"""`pvcctl deploy`, `retry`, `status` and `watch` (and `lab up`): the deploy engine's commands."""
+"""`pvcctl deploy`, `retry`, `status` and `watch`: the deploy engine's commands."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import typer
 
-from controller.errors import UserError
 from controller.journal import Journal, last_run_pointer
 from controller.scheduler import DeployOptions, run_deploy
 from controller.view import summary_table
+from core.errors import UserError
 
 
 class NoRunError(UserError):
@@ -104,12 +104,8 @@ def watch(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the deploy engine's commands to the top-level app (and `up` to `pvcctl lab`)."""
+    """Add the deploy engine's commands to the top-level app."""
     app.command("deploy")(deploy)
     app.command("retry")(retry)
     app.command("status")(status)
     app.command("watch")(watch)
-    from lab.cli import app as lab_app
-    from lab.sim import lab_up
-
-    lab_app.command("up")(lab_up)

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncssh
 
-from controller.errors import OperationError
+from core.errors import OperationError
 
 INSTALLER_PACKAGE = Path(__file__).resolve().parent.parent / "installer"
 CONNECT_TIMEOUT = 10.0

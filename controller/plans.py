@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from controller.errors import OperationError, UserError
+from core.errors import OperationError, UserError
 from installer.plan import Network, Plan, PlanError
 from inventory.model import Cluster, Node
-from iso.seed import Seed, SeedError, SeedNode
+from iso.inventory_seed import seed_for
 
 # Where the live system keeps the target root image (iso/build.py's LIVE_TARGET_IMAGE).
 DEFAULT_LIVE_IMAGE = "/run/live/medium/pvc/target.squashfs"
@@ -64,22 +64,6 @@ def plan_for(node: Node, controller_key: str) -> Plan:
     except PlanError as err:
         raise PlanInputError(f"node {node.hostname}: its install plan is wrong: {err}") from None
     return plan
-
-
-def seed_for(cluster: Cluster, controller_key: str) -> Seed:
-    """The ISO's seed: controller URL and key, and each node that has a known install MAC."""
-    nodes = []
-    for node in cluster.nodes:
-        net = node.install_network
-        if not net.mac:
-            continue  # found by DHCP and check-in instead; the BMC's MACs come only at preflight
-        nodes.append(SeedNode(name=node.hostname, macs=(net.mac,), interface=net.interface,
-                              address=str(net.address) if net.address else None, gateway=net.gateway,
-                              vlan=net.vlan, dns=node.install.dns))
-    try:
-        return Seed(cluster.controller.url, controller_key.strip(), tuple(nodes))
-    except SeedError as err:
-        raise PlanInputError(f"the ISO seed cannot be made from the inventory: {err}") from None
 
 
 async def _check_iso_url(url: str) -> None:
@@ -212,22 +196,3 @@ def check_controller_address(cluster: Cluster) -> None:
                 continue
     raise ControllerAddressError(f"controller.url {url}: {host} is not an address of this machine, so no BMC "
                                  "or node could reach the controller; write one of this machine's addresses")
-
-
-def controller_key(cluster: Cluster) -> tuple[Path, str]:
-    """The controller's SSH key (the inventory's, or one made once in the state directory):
-    the private key's path and the public key line."""
-    import asyncssh
-
-    path = cluster.controller.ssh_key or cluster.controller.state_dir / cluster.name / "controller_ed25519"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"pvcctl@{cluster.name}")
-        key.write_private_key(str(path))
-        path.chmod(0o600)
-        key.write_public_key(str(path) + ".pub")
-    try:
-        key = asyncssh.read_private_key(str(path))
-    except (OSError, asyncssh.KeyImportError) as err:
-        raise UserError(f"controller.ssh_key {path}: cannot read it as an SSH private key: {err}") from None
-    return path, key.export_public_key().decode().strip()

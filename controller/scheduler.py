@@ -29,24 +29,25 @@ from controller.bmc.base import Bmc
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
-from controller.errors import PvcctlError, UserError
 from controller.journal import JOURNAL_FILE, Journal, NodeRecord, last_run_pointer
 from controller.live import build_installer_zipapp
 from controller.node.events import CURRENT_NODE, Board, Event, EventBus, EventKind, NodeLogHandler
 from controller.node.job import JobOutcome, NodeJob
 from controller.node.states import NodeState, Phase
 from controller.node.steps import Limits, Services
-from controller.plans import IsoSource, check_controller_address, controller_key, plan_for, resolve_iso
+from controller.plans import IsoSource, check_controller_address, plan_for, resolve_iso
 from controller.server.api import RunInfo
 from controller.server.app import Server, build_app
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare, bmc_addresses
 from controller.view import progress_table, summary_table
+from core.errors import PvcctlError, UserError
+from core.keys import fingerprint
 from installer.plan import Plan
 from inventory.load import load_inventory
 from inventory.model import Cluster, Node
 from inventory.pvc_ansible import InstallResult, render
-from iso.keys import fingerprint
+from inventory.state import controller_key
 
 
 @dataclass(frozen=True)

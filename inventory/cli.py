@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from controller.errors import InventoryError
-from controller.plans import controller_key
+from core.errors import InventoryError
 from inventory.load import check_inventory, load_inventory
 from inventory.model import Cluster
 from inventory.pvc_ansible import load_results, render
 from inventory.schema import json_schema
+from inventory.state import controller_key
 
 app = typer.Typer(no_args_is_help=True, help="Work with inventory files.")
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from controller.errors import InventoryError, Problem
+from core.errors import InventoryError, Problem
 from inventory.model import Cluster
 from inventory.rules import RuleProblem, resolve
 from inventory.schema import InventoryFile

@@ -27,7 +27,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from controller.errors import UserError
+from core.errors import UserError
 from inventory.model import PVC_NETWORKS, Cluster, NetworkConfig, Node
 from inventory.secrets import load_or_generate
 

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from core.mirror import host_debian_mirror
 from installer.plan import DiskHint
 from inventory import model as m
-from inventory.mirror import host_debian_mirror
 from inventory.schema import (
     BmcSettings,
     InstallNetwork,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from controller.errors import UserError
+from core.errors import UserError
 
 ALPHABET = string.ascii_letters + string.digits
 

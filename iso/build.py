@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.mirror import resolve_mirrors
 from iso.cache import atomic_output, cache_lock, file_sha256, prune_stages
 from iso.chroot import Source
 from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
 from iso.keys import live_host_key
 from iso.liveroot import live_paths, live_root_stage
-from iso.mirror import resolve_mirrors
 from iso.overlay import overlay_stage
 from iso.seed import Seed
 from iso.target import StageResult, _log_path, build_target_image, target_image_stage

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.mirror import Mirrors
 from iso.cache import mounts_under, remove_tree
 from iso.errors import BuildError
-from iso.mirror import Mirrors
 
 COMPONENTS = ("main", "non-free-firmware")
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}

@@ -29,8 +29,9 @@ def _load_seed(inventory: Path | None, seed_file: Path | None) -> tuple[Seed | N
     if inventory is None:
         return None, None, None
     # The same seed and controller key `pvcctl deploy` uses, so its nodes trust this ISO's controller.
-    from controller.plans import controller_key, seed_for
     from inventory.load import load_inventory
+    from inventory.state import controller_key
+    from iso.inventory_seed import seed_for
 
     cluster = load_inventory(inventory)
     first = cluster.nodes[0].install if cluster.nodes else None

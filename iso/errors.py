@@ -1,8 +1,8 @@
-"""The errors an ISO build raises, on the two branches of `controller.errors`."""
+"""The errors an ISO build raises, on the two branches of `core.errors`."""
 
 from __future__ import annotations
 
-from controller.errors import OperationError, UserError
+from core.errors import OperationError, UserError
 
 
 class IsoUserError(UserError):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core.keys import fingerprint
 from iso.cache import atomic_output
 
 
@@ -27,11 +26,6 @@ class HostKey:
     def __repr__(self) -> str:  # never show the private key's content
         return f"HostKey(private={str(self.private)!r}, fingerprint={self.fingerprint!r})"
 
-
-def fingerprint(public_line: str) -> str:
-    """OpenSSH's SHA256 fingerprint of a public key line ('ssh-ed25519 AAAA... comment')."""
-    blob = base64.b64decode(public_line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def live_host_key(key_dir: Path) -> HostKey:

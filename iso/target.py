@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.mirror import resolve_mirrors
 from iso.cache import atomic_output, cache_lock, content_key, remove_tree
 from iso.chroot import Chroot, Source, debootstrap, fresh_dir, run
-from iso.mirror import resolve_mirrors
 from iso.tools import TARGET_TOOLS, require_root, require_tools
 
 TARGET_PACKAGES = (

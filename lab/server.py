@@ -36,7 +36,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
-from controller.errors import UserError
+from core.errors import UserError
 from lab.bmc import Faults, LabBmc
 from lab.bmc_http import build_app
 from lab.machine import Machine, SimulatedMachine

@@ -29,9 +29,9 @@ import aiohttp
 import asyncssh
 import typer
 
-from controller.errors import UserError
 from controller.live import SIMULATE_FILE, STEP_DELAY_FILE
-from iso.keys import fingerprint
+from core.errors import UserError
+from core.keys import fingerprint
 from iso.seed import Seed
 from lab.machine import BootEvent, BootSource, Machine
 

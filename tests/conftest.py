@@ -20,7 +20,7 @@ TEST_CACHE = Path("/var/cache/pvcctl-test")
 @pytest.fixture(scope="session")
 def debian_mirror() -> str:
     """The Debian archive URL this machine's apt uses."""
-    from iso.mirror import host_mirrors
+    from core.mirror import host_mirrors
 
     return host_mirrors().debian
 

@@ -30,7 +30,7 @@ from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcTargetError
 from controller.bmc.redfish import RedfishBmc
 from controller.bmc.transport import new_http_session
-from controller.errors import PvcctlError
+from core.errors import PvcctlError
 
 app = typer.Typer(no_args_is_help=True, help="Operate BMCs over Redfish.")
 

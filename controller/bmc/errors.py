@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 
-from controller.errors import OperationError, UserError
+from core.errors import OperationError, UserError
 
 
 class FailureClass(enum.StrEnum):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.bmc.errors import BmcError
-from controller.errors import OperationError, UserError
 from controller.live import HostKeyMismatch, LoginRefused
 from controller.node.events import Event, EventKind
 from controller.node.states import PHASES, NodeState, Phase, advance
 from controller.node.steps import STEPS, NodeContext, Services
+from core.errors import OperationError, UserError
 from inventory.model import Node
 
 NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused)

@@ -18,7 +18,6 @@ from typing import Any
 import asyncssh
 
 from controller.bmc.base import Bmc, PowerState
-from controller.errors import OperationError
 from controller.live import (
     HostKeyMismatch,
     InstallOutcome,
@@ -31,6 +30,7 @@ from controller.live import (
 from controller.node.events import Event, EventBus, EventKind
 from controller.node.states import Phase
 from controller.server.checkin import CheckinDesk
+from core.errors import OperationError
 from installer.plan import Plan
 from inventory.model import Node
 

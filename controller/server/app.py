@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from controller.errors import UserError
 from controller.node.events import Board, EventBus
 from controller.server import api, checkin, iso
+from core.errors import UserError
 
 
 class ListenError(UserError):

@@ -164,7 +164,7 @@ async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, 
 
 
 async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
-    from iso.keys import fingerprint
+    from core.keys import fingerprint
 
     lab = await make_lab(2, rogue=frozenset({"hv2"}), deploy={"retries": 0, "deadlines": {"live": 8}})
     lab.nodes["hv2"].claimed_key = None  # hv2 checks in with the host key it has: not the pinned one

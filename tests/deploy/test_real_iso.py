@@ -56,8 +56,9 @@ def seed_on(iso: Path, scratch: Path) -> str:
 @pytest.mark.slow
 async def test_deploy_builds_the_live_iso_itself_reusing_the_cached_stages(
         live_iso: object, tmp_path: Path, pvcctl: Pvcctl) -> None:
-    from controller.plans import controller_key, seed_for
     from inventory.load import load_inventory
+    from inventory.state import controller_key
+    from iso.inventory_seed import seed_for
     from iso.keys import live_host_key
     from iso.seed import Seed
 

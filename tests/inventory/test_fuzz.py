@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from controller.cli import main
+from pvcctl.cli import main
 
 from .conftest import BASE
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from controller.errors import UserError
+from core.errors import UserError
+from core.mirror import host_debian_mirror
 from inventory.load import load_inventory
-from inventory.mirror import host_debian_mirror
 from inventory.pvc_ansible import InstallResult, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_cli_render_and_results(example, tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"hv3": {"address": "10.100.0.3", "host_keys": ["ssh-ed25519 AAAAkey3 root"]}}))
     env = {**os.environ, "PVC_BMC_PASSWORD": "x"}
-    cmd = [sys.executable, "-c", "from controller.cli import main; main()", "inventory", "render",
+    cmd = [sys.executable, "-c", "from pvcctl.cli import main; main()", "inventory", "render",
            str(tmp_path / "cluster.yml"), "-o", str(tmp_path / "out"), "--results", str(results)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr

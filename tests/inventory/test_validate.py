@@ -165,7 +165,7 @@ def test_secrets_never_appear_in_reprs(write) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from pvcctl.cli import main; main()", *args],
                           capture_output=True, text=True, env=env, timeout=60)
 
 

@@ -13,7 +13,7 @@ import pytest
 from iso.build import BuildReport
 from iso.seed import Seed
 
-PVCCTL = [sys.executable, "-c", "from controller.cli import main; main()"]
+PVCCTL = [sys.executable, "-c", "from pvcctl.cli import main; main()"]
 
 
 def _pvcctl(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def test_missing_base_iso_for_reseed(tmp_path: Path) -> None:
 
 def test_build_as_non_root_says_it_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from controller.cli import main
+    from pvcctl.cli import main
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setattr(sys, "argv", ["pvcctl", "iso", "build", "--cache", str(tmp_path / "c"),

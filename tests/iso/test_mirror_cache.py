@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from core.mirror import MirrorError, host_mirrors, resolve_mirrors
 from iso.cache import atomic_output, content_key, prune_stages, remove_tree
 from iso.errors import BuildError, IsoUserError
-from iso.mirror import host_mirrors, resolve_mirrors
 from iso.tools import require_tools
 
 
@@ -44,9 +44,9 @@ def test_one_line_sources_with_options(tmp_path: Path) -> None:
 
 def test_no_mirror_and_bad_mirror_are_user_errors(tmp_path: Path) -> None:
     apt = _apt(tmp_path)
-    with pytest.raises(IsoUserError, match="--mirror"):
+    with pytest.raises(MirrorError, match="--mirror"):
         host_mirrors(apt)
-    with pytest.raises(IsoUserError, match="http"):
+    with pytest.raises(MirrorError, match="http"):
         resolve_mirrors("mirror.test/debian", apt)
     assert resolve_mirrors("http://given.test/debian/", apt).debian == "http://given.test/debian"
 

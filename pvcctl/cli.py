@@ -1,4 +1,5 @@
-"""The `pvcctl` command line: one typer app; each part of pvcctl brings its own sub-commands.
+"""The `pvcctl` command line: one typer app, assembled here at the top; each part of pvcctl brings its own
+sub-commands, so no part needs to import another's command line.
 
 Every failure pvcctl can explain is a `PvcctlError`; `main` turns it into a one-line message
 (or one line per problem) and its exit status, never a traceback.
@@ -10,14 +11,15 @@ import sys
 
 import typer
 
-from controller import __version__
 from controller.bmc.cli import app as bmc_app
 from controller.deploy_cli import register as register_deploy
-from controller.errors import PvcctlError
+from core.errors import PvcctlError
 from inventory.cli import app as inventory_app
 from inventory.cli import validate
 from iso.cli import app as iso_app
 from lab.cli import app as lab_app
+from lab.sim import lab_up
+from pvcctl import __version__
 
 app = typer.Typer(
     name="pvcctl",
@@ -30,6 +32,7 @@ app.command("validate")(validate)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
 app.add_typer(iso_app, name="iso")
+lab_app.command("up")(lab_up)
 app.add_typer(lab_app, name="lab")
 register_deploy(app)
 

@@ -1,6 +1,8 @@
-"""Which Debian mirror to build from: given, or read at run time from this machine's apt sources.
+"""Which Debian mirror to use: given, or read at run time from this machine's apt sources.
 
-Nothing here names a mirror host: the default is whatever this machine's apt already uses.
+Nothing here names a mirror host: the default is whatever this machine's apt already uses. One reader
+of apt's sources serves the whole of pvcctl: the ISO build (which also wants the security archive) and
+the inventory's default mirror.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from iso.errors import IsoUserError
+from core.errors import UserError
 
 APT_DIR = Path("/etc/apt")
+
+
+class MirrorError(UserError):
+    """No usable Debian mirror: none given and none in apt's sources, or one that is not a URL."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ def host_mirrors(apt_dir: Path = APT_DIR) -> Mirrors:
     sources = _read_sources(apt_dir)
     debian = next((s.uri for s in sources if not _is_security(s)), None)
     if debian is None:
-        raise IsoUserError(
+        raise MirrorError(
             f"no Debian mirror found in {apt_dir}/sources.list or sources.list.d/; give one with --mirror URL"
         )
     security = next((s.uri for s in sources if _is_security(s)), None)
@@ -45,12 +51,20 @@ def resolve_mirrors(mirror: str | None, apt_dir: Path = APT_DIR) -> Mirrors:
     if mirror is None:
         return host_mirrors(apt_dir)
     if not re.match(r"^https?://\S+$", mirror):
-        raise IsoUserError(f"mirror {mirror!r} is not an http(s) URL; write it like http://HOST/debian")
+        raise MirrorError(f"mirror {mirror!r} is not an http(s) URL; write it like http://HOST/debian")
     try:
         security = host_mirrors(apt_dir).security
-    except IsoUserError:
+    except MirrorError:
         security = None
     return Mirrors(debian=mirror.rstrip("/"), security=security)
+
+
+def host_debian_mirror(apt_dir: Path = APT_DIR) -> str | None:
+    """The Debian archive URL in apt's sources (deb822 or one-line), or None when there is none."""
+    try:
+        return host_mirrors(apt_dir).debian.rstrip("/")
+    except MirrorError:
+        return None
 
 
 def _is_security(source: _Source) -> bool:

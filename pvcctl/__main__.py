@@ -1,0 +1,5 @@
+"""`python -m pvcctl`: the same as the `pvcctl` console script."""
+
+from pvcctl.cli import main
+
+main()
