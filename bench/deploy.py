@@ -193,7 +193,7 @@ def _controller_for(inventory: Path, concurrency: int) -> int:
 
     from ruamel.yaml import YAML
 
-    from controller.scheduler import DeployOptions, run_deploy
+    from controller.run import DeployOptions, run_deploy
     from inventory.load import load_inventory
 
     yaml = YAML()

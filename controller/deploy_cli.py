@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from controller.journal import Journal, last_run_pointer
-from controller.scheduler import DeployOptions, run_deploy
+from controller.run import DeployOptions, run_deploy
 from controller.view import summary_table
 from core.errors import UserError
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.node.events import Event
+from controller.node.results import StepResult, decode
 from controller.node.states import PHASES, NodeState, Phase
 
 JOURNAL_FILE = "journal.sqlite"
@@ -47,7 +48,7 @@ class NodeRecord:
     attempt: int
     error: str
     log: str
-    steps: dict[str, dict[str, Any]]  # this attempt's finished steps: phase -> result
+    steps: dict[Phase, StepResult]  # this attempt's finished steps
 
     def resume_phase(self) -> Phase | None:
         """Where to go on: None when done; a failed node starts over; an install in flight is reattached."""
@@ -55,9 +56,9 @@ class NodeRecord:
             return None
         if self.state is NodeState.FAILED:
             return Phase.PREFLIGHT
-        if Phase.INSTALL.value in self.steps or self.phase == Phase.INSTALL.value:
+        if Phase.INSTALL in self.steps or self.phase == Phase.INSTALL.value:
             # the install ran (or runs) on the node: reattach or go on after it, never reinstall
-            return next((p for p in PHASES[Phase.INSTALL.order:] if p.value not in self.steps), None)
+            return next((p for p in PHASES[Phase.INSTALL.order:] if p not in self.steps), None)
         return Phase.PREFLIGHT
 
 
@@ -148,7 +149,7 @@ class Journal:
         out = {}
         for node, state, phase, attempt, error, log in rows:
             steps = {
-                p: json.loads(r)
+                Phase(p): decode(Phase(p), json.loads(r))
                 for p, r in self._db.execute(
                     "SELECT phase, result FROM steps WHERE node=? AND attempt=?", (node, attempt)
                 ).fetchall()

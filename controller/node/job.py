@@ -18,6 +18,7 @@ from typing import Any
 from controller.bmc.errors import BmcError
 from controller.live import HostKeyMismatch, LoginRefused
 from controller.node.events import Event, EventKind
+from controller.node.results import StepResult, encode
 from controller.node.states import PHASES, NodeState, Phase, advance
 from controller.node.steps import STEPS, NodeContext, Services
 from core.errors import OperationError, UserError
@@ -27,11 +28,13 @@ NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused)
 BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobOutcome:
+    """How a node's job ended: the run decides its output from these, never from a view."""
+
     state: NodeState
     attempt: int
-    results: dict[str, dict[str, Any]]
+    results: dict[Phase, StepResult]
     error: str = ""
 
 
@@ -52,7 +55,7 @@ class NodeJob:
                                      data=data))
 
     async def run(self, start: Phase = Phase.PREFLIGHT, attempt: int = 1,
-                  results: dict[str, dict[str, Any]] | None = None, state: NodeState = NodeState.PENDING,
+                  results: dict[Phase, StepResult] | None = None, state: NodeState = NodeState.PENDING,
                   ) -> JobOutcome:
         self.state = state
         ctx = NodeContext(self.node, attempt, self.services, dict(results or {}))
@@ -80,10 +83,10 @@ class NodeJob:
                 began = time.monotonic()
                 async with asyncio.timeout(self.deadlines.get(phase.value, 3600)):
                     result = await STEPS[phase](ctx)
-                ctx.results[phase.value] = result
+                ctx.results[phase] = result
                 self.services.bus.emit(Event(self.node.hostname, EventKind.STEP, f"{phase} done", phase=phase.value,
                                              attempt=ctx.attempt, data={"seconds": time.monotonic() - began,
-                                                                        "result": result}))
+                                                                        "result": encode(phase, result)}))
         except asyncio.CancelledError:
             self._emit(NodeState.STOPPED, ctx.attempt, f"interrupted during {phase}", phase=phase.value)
             raise

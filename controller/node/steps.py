@@ -1,7 +1,8 @@
 """The steps of one node's pipeline (DESIGN.md §3): each checks before it acts, each returns a result.
 
 A step gets the node's `NodeContext` (this attempt) and the run's shared `Services`; what a step
-returns is journalled, and later steps (or a resumed run) read it back from `ctx.results`.
+returns (its phase's dataclass in controller/node/results.py) is journalled, and later steps (or a
+resumed run) read it back from `ctx.results`.
 Steps that change a machine say what they are about to do, in an event, before they do it.
 """
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -28,13 +29,25 @@ from controller.live import (
     SshTarget,
 )
 from controller.node.events import Event, EventBus, EventKind
+from controller.node.results import (
+    BootResult,
+    CollectResult,
+    FinalizeResult,
+    InstallResult,
+    LiveResult,
+    MediaResult,
+    PreflightResult,
+    StepResult,
+    VerifyResult,
+    result_of,
+)
 from controller.node.states import Phase
 from controller.server.checkin import CheckinDesk
 from core.errors import OperationError
 from installer.plan import Plan
 from inventory.model import Node
 
-Result = dict[str, Any]
+R = TypeVar("R")
 PROBE_INTERVAL = 5.0  # seconds between looks for a live system at its static address
 LIVE_SSH_PORT = 22
 CD_TARGETS = frozenset({"Cd", "UsbCd", "Dvd"})  # Redfish BootSourceOverrideTarget values for a virtual CD
@@ -46,15 +59,14 @@ class InstallFailed(OperationError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-phase limiters: BMC operations, ISO transfers (insert until live), installs."""
+    """Per-phase limiters: BMC operations at once, installs at once (`--concurrency`)."""
 
     bmc: asyncio.Semaphore
-    iso: asyncio.Semaphore
     install: asyncio.Semaphore
 
     @classmethod
-    def of(cls, bmc: int, iso: int, install: int) -> Limits:
-        return cls(asyncio.Semaphore(bmc), asyncio.Semaphore(iso), asyncio.Semaphore(install))
+    def of(cls, bmc: int, install: int) -> Limits:
+        return cls(asyncio.Semaphore(bmc), asyncio.Semaphore(install))
 
 
 @dataclass
@@ -80,7 +92,7 @@ class NodeContext:
     node: Node
     attempt: int
     services: Services
-    results: dict[str, Result] = field(default_factory=dict)
+    results: dict[Phase, StepResult] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -89,6 +101,10 @@ class NodeContext:
     @property
     def remote_run(self) -> str:
         return f"{self.services.run_id}-{self.attempt}"
+
+    def result(self, phase: Phase, kind: type[R]) -> R:
+        """What an earlier step of this attempt returned."""
+        return result_of(self.results, phase, kind)
 
     def say(self, message: str, phase: Phase, **data: Any) -> None:
         self.services.bus.emit(Event(self.name, EventKind.MESSAGE, message, phase=phase.value,
@@ -100,7 +116,7 @@ class NodeContext:
             yield bmc
 
 
-async def preflight(ctx: NodeContext) -> Result:
+async def preflight(ctx: NodeContext) -> PreflightResult:
     async with ctx.bmc() as bmc:
         identity = await bmc.identity()
         media = await bmc.media_status()
@@ -112,20 +128,20 @@ async def preflight(ctx: NodeContext) -> Result:
                              address=ctx.node.management_address, attempt=ctx.attempt)
     ctx.say(f"{identity.manufacturer} {identity.model} serial {identity.serial}, power {identity.power}",
             Phase.PREFLIGHT)
-    return {"identity": identity.as_dict(), "media": media.as_dict(), "boot": boot_status.as_dict()}
+    return PreflightResult(identity, media, boot_status)
 
 
-async def media(ctx: NodeContext) -> Result:
+async def media(ctx: NodeContext) -> MediaResult:
     ctx.say(f"ejecting all virtual media of {ctx.node.bmc.address}, then inserting the ISO", Phase.MEDIA)
     async with ctx.bmc() as bmc:
         await bmc.eject_all_media()
         status = await bmc.insert_media(ctx.services.iso_url)
     if not status.inserted:
         raise OperationError("the BMC does not show the ISO as inserted", node=ctx.name, phase="media")
-    return {"media": status.as_dict()}
+    return MediaResult(status)
 
 
-async def boot(ctx: NodeContext) -> Result:
+async def boot(ctx: NodeContext) -> BootResult:
     ctx.services.desk.forget(ctx.name)  # only a check-in after this boot counts
     async with ctx.bmc() as bmc:
         override = await bmc.set_boot_once_cd()
@@ -136,10 +152,10 @@ async def boot(ctx: NodeContext) -> Result:
         else:
             ctx.say(f"powering on {ctx.name} to boot the ISO", Phase.BOOT)
             await bmc.power_on()
-    return {"boot": override.as_dict(), "was": power.value}
+    return BootResult(override, power)
 
 
-async def live(ctx: NodeContext) -> Result:
+async def live(ctx: NodeContext) -> LiveResult:
     """The node's check-in (or, for a static address, SSH answering there), then SSH with the pinned key."""
     checkin = asyncio.create_task(ctx.services.desk.wait(ctx.name))
     probe = asyncio.create_task(_probe_known_address(ctx))
@@ -155,7 +171,7 @@ async def live(ctx: NodeContext) -> Result:
         target = probe.result()
     await _until_ssh_answers(ctx, target, "live")
     ctx.say(f"live system up at {target.host}:{target.port}, host key verified", Phase.LIVE)
-    return {"address": target.host, "port": target.port}
+    return LiveResult(target.host, target.port)
 
 
 async def _probe_known_address(ctx: NodeContext) -> SshTarget:
@@ -185,10 +201,10 @@ def _live_target(ctx: NodeContext, host: str, port: int) -> SshTarget:
     return SshTarget(host, port, "root", ctx.services.live_host_keys, ctx.services.client_key, ctx.name)
 
 
-async def install(ctx: NodeContext) -> Result:
+async def install(ctx: NodeContext) -> InstallResult:
     """Start the installer once, follow it; after a dropped link, reconnect and reattach to the same run."""
-    where = ctx.results[Phase.LIVE.value]
-    target = _live_target(ctx, where["address"], where["port"])
+    where = ctx.result(Phase.LIVE, LiveResult)
+    target = _live_target(ctx, where.address, where.port)
     async with ctx.services.limits.install:
         while True:
             try:
@@ -204,7 +220,7 @@ async def install(ctx: NodeContext) -> Result:
         final = outcome.final
         raise InstallFailed(f"installer exit {outcome.exit_code} at {final.get('step', '?')}: "
                             f"{final.get('message', '')}", node=ctx.name, phase="install")
-    return {"remote": f"pvcctl/{ctx.remote_run}", "exit_code": 0}
+    return InstallResult(f"pvcctl/{ctx.remote_run}", 0)
 
 
 async def _install_once(ctx: NodeContext, target: SshTarget) -> InstallOutcome:
@@ -233,36 +249,36 @@ def _attempt_dir(ctx: NodeContext) -> Path:
     return ctx.services.logs / f"{ctx.name}.{ctx.attempt}"
 
 
-async def collect(ctx: NodeContext) -> Result:
-    where = ctx.results[Phase.LIVE.value]
-    async with await LiveSession.open(_live_target(ctx, where["address"], where["port"]), "collect") as session:
+async def collect(ctx: NodeContext) -> CollectResult:
+    where = ctx.result(Phase.LIVE, LiveResult)
+    async with await LiveSession.open(_live_target(ctx, where.address, where.port), "collect") as session:
         report = await RemoteInstall(session, ctx.remote_run).fetch(_attempt_dir(ctx))
     if not report.get("ssh_host_keys"):
         raise OperationError("the installer's report names no SSH host keys", node=ctx.name, phase="collect")
-    return {"report": report, "logs": str(_attempt_dir(ctx))}
+    return CollectResult(report, str(_attempt_dir(ctx)))
 
 
-async def finalize(ctx: NodeContext) -> Result:
+async def finalize(ctx: NodeContext) -> FinalizeResult:
     ctx.say(f"ejecting the ISO and restarting {ctx.name} from its disk", Phase.FINALIZE)
     async with ctx.bmc() as bmc:
         await bmc.eject_all_media()
         override = await bmc.set_boot_disk()
         await bmc.force_restart()
-    return {"boot": override.as_dict()}
+    return FinalizeResult(override)
 
 
-async def verify(ctx: NodeContext) -> Result:
+async def verify(ctx: NodeContext) -> VerifyResult:
     """SSH in as the deploy user, trusting only the host keys the installer reported."""
-    where = ctx.results[Phase.LIVE.value]
-    report = ctx.results[Phase.COLLECT.value]["report"]
-    address = ctx.node.management_address or where["address"]
-    target = SshTarget(address, where["port"], ctx.node.install.deploy_user, tuple(report["ssh_host_keys"]),
-                       ctx.services.client_key, ctx.name)
+    where = ctx.result(Phase.LIVE, LiveResult)
+    host_keys = ctx.result(Phase.COLLECT, CollectResult).host_keys
+    address = ctx.node.management_address or where.address
+    target = SshTarget(address, where.port, ctx.node.install.deploy_user, host_keys, ctx.services.client_key,
+                       ctx.name)
     started = time.monotonic()
     hostname = (await _until_ssh_answers(ctx, target, "verify", "hostname")).strip()
     ctx.say(f"installed system answers at {address} as {hostname} ({time.monotonic() - started:.1f}s)",
             Phase.VERIFY)
-    return {"address": address, "host_keys": list(report["ssh_host_keys"]), "hostname": hostname}
+    return VerifyResult(address, host_keys, hostname)
 
 
 async def _until_ssh_answers(ctx: NodeContext, target: SshTarget, phase: str, command: str = "true") -> str:
@@ -278,7 +294,7 @@ async def _until_ssh_answers(ctx: NodeContext, target: SshTarget, phase: str, co
             await asyncio.sleep(ctx.services.poll)
 
 
-STEPS: dict[Phase, Callable[[NodeContext], Awaitable[Result]]] = {
+STEPS: dict[Phase, Callable[[NodeContext], Awaitable[StepResult]]] = {
     Phase.PREFLIGHT: preflight,
     Phase.MEDIA: media,
     Phase.BOOT: boot,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.bmc.base import BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.journal import Journal
+from controller.node import results as r
 from controller.node.events import Board, Event, EventKind
 from controller.node.states import PHASES, TRANSITIONS, NodeState, Phase, TransitionError, advance, next_phase
 
@@ -42,7 +44,23 @@ def _state(node: str, state: NodeState, attempt: int = 1, message: str = "", pha
     return Event(node, EventKind.STATE, message, state=state, attempt=attempt, phase=phase)
 
 
-def _step(node: str, phase: Phase, attempt: int = 1, **result: object) -> Event:
+_MEDIA = MediaStatus("CD", True, "pvc-live.iso")
+_BOOT = BootStatus(BootTarget.CD, "Cd", "Once", "UEFI", ("Cd", "Hdd"))
+SAMPLE: dict[Phase, r.StepResult] = {
+    Phase.PREFLIGHT: r.PreflightResult(Identity("Dell Inc.", "R650", "7.00", "S1", "", "T1", ("52:54:00:00:00:01",),
+                                                PowerState.OFF, "UEFI", "idrac9"), _MEDIA, _BOOT),
+    Phase.MEDIA: r.MediaResult(_MEDIA),
+    Phase.BOOT: r.BootResult(_BOOT, PowerState.OFF),
+    Phase.LIVE: r.LiveResult("127.2.0.2", 22),
+    Phase.INSTALL: r.InstallResult("pvcctl/run-1", 0),
+    Phase.COLLECT: r.CollectResult({"ssh_host_keys": ["ssh-ed25519 AAAA root@hv1"], "disk": "/dev/sda"}, "/logs/a.1"),
+    Phase.FINALIZE: r.FinalizeResult(BootStatus(BootTarget.DISK, "Hdd", "Once", "UEFI")),
+    Phase.VERIFY: r.VerifyResult("127.2.0.2", ("ssh-ed25519 AAAA root@hv1",), "hv1.example.org"),
+}
+
+
+def _step(node: str, phase: Phase, attempt: int = 1) -> Event:
+    result = r.encode(phase, SAMPLE[phase])
     return Event(node, EventKind.STEP, phase=phase.value, attempt=attempt, data={"seconds": 1.5, "result": result})
 
 
@@ -54,7 +72,7 @@ def test_journal_resume_points(tmp_path: Path) -> None:
     journal.record(_state("a", NodeState.DONE))
     for phase in PHASES[:4]:  # b: was installing when the controller died
         journal.record(_state("b", NodeState.of(phase)))
-        journal.record(_step("b", phase, address="127.2.0.2"))
+        journal.record(_step("b", phase))
     journal.record(_state("b", NodeState.INSTALL))
     journal.record(_state("c", NodeState.PREFLIGHT))  # c: failed in media
     journal.record(_state("c", NodeState.FAILED, message="BMC said no", phase="media"))
@@ -65,7 +83,8 @@ def test_journal_resume_points(tmp_path: Path) -> None:
     records = Journal(journal.run_dir).nodes()
     assert records["a"].resume_phase() is None
     assert records["b"].resume_phase() is Phase.INSTALL
-    assert records["b"].steps["live"] == {"address": "127.2.0.2"}
+    assert records["b"].steps[Phase.LIVE] == r.LiveResult("127.2.0.2", 22)
+    assert records["a"].steps == SAMPLE  # every phase's result, back as its own type
     assert records["c"].resume_phase() is Phase.PREFLIGHT and records["c"].error == "BMC said no"
     assert records["c"].phase == "media"
     assert records["d"].resume_phase() is Phase.PREFLIGHT and records["d"].attempt == 2
@@ -97,3 +116,10 @@ def test_board_folds_events() -> None:
     (status,) = board.snapshot()
     assert (status["state"], status["percent"], status["error"], status["log"]) == ("failed", 40, "boom", "/x.log")
     assert status["phase_seconds"] == {"install": 1.5}
+
+
+def test_a_stored_result_that_does_not_fit_its_phase_is_refused() -> None:
+    with pytest.raises(r.ResultCodecError, match="live"):
+        r.decode(Phase.LIVE, {"address": "127.2.0.2"})  # no port
+    with pytest.raises(TypeError, match="LiveResult"):
+        r.encode(Phase.VERIFY, SAMPLE[Phase.LIVE])

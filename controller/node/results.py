@@ -1,0 +1,118 @@
+"""What each step of a node's pipeline returns: one frozen dataclass per phase, and the one codec that
+stores them in the journal and reads them back (pydantic's TypeAdapter over the dataclasses, so a
+journal row that does not fit its type is an error, not a KeyError three steps later)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from controller.bmc.base import BootStatus, Identity, MediaStatus, PowerState
+from controller.node.states import Phase
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    identity: Identity
+    media: MediaStatus
+    boot: BootStatus
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    media: MediaStatus
+
+
+@dataclass(frozen=True)
+class BootResult:
+    boot: BootStatus
+    was: PowerState  # the power state the node was in: on means it was force-restarted
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """Where the live system answered SSH with the pinned host key."""
+
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    remote: str  # the installer's directory on the live system
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    report: dict[str, Any]  # the installer's final report, as it wrote it
+    logs: str  # where its logs were fetched to
+
+    @property
+    def host_keys(self) -> tuple[str, ...]:
+        return tuple(self.report.get("ssh_host_keys") or ())
+
+
+@dataclass(frozen=True)
+class FinalizeResult:
+    boot: BootStatus
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The installed system answered as the deploy user, with the host keys the installer reported."""
+
+    address: str
+    host_keys: tuple[str, ...]
+    hostname: str
+
+
+StepResult = (PreflightResult | MediaResult | BootResult | LiveResult | InstallResult | CollectResult
+              | FinalizeResult | VerifyResult)
+Results = Mapping[Phase, StepResult]  # one attempt's finished steps
+
+RESULT_TYPES: dict[Phase, type[Any]] = {
+    Phase.PREFLIGHT: PreflightResult,
+    Phase.MEDIA: MediaResult,
+    Phase.BOOT: BootResult,
+    Phase.LIVE: LiveResult,
+    Phase.INSTALL: InstallResult,
+    Phase.COLLECT: CollectResult,
+    Phase.FINALIZE: FinalizeResult,
+    Phase.VERIFY: VerifyResult,
+}
+_ADAPTERS = {phase: TypeAdapter(kind) for phase, kind in RESULT_TYPES.items()}
+
+R = TypeVar("R")
+
+
+class ResultCodecError(ValueError):
+    """A stored step result that does not fit its phase's type (a journal from another version)."""
+
+
+def encode(phase: Phase, result: StepResult) -> dict[str, Any]:
+    """The JSON-ready form of a step result (for the journal and the event stream)."""
+    if not isinstance(result, RESULT_TYPES[phase]):
+        raise TypeError(f"{phase} returned a {type(result).__name__}, not a {RESULT_TYPES[phase].__name__}")
+    data: dict[str, Any] = _ADAPTERS[phase].dump_python(result, mode="json")
+    return data
+
+
+def decode(phase: Phase, data: Any) -> StepResult:
+    """A step result read back from its JSON form."""
+    try:
+        result: StepResult = _ADAPTERS[phase].validate_python(data)
+    except ValueError as err:
+        raise ResultCodecError(f"the journal's {phase} result does not fit: {err}") from None
+    return result
+
+
+def result_of(results: Results, phase: Phase, kind: type[R]) -> R:
+    """The result an earlier step of this attempt returned, as its own type."""
+    result = results[phase]
+    if not isinstance(result, kind):
+        raise TypeError(f"the {phase} result is a {type(result).__name__}, not a {kind.__name__}")
+    return result

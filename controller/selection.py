@@ -1,0 +1,91 @@
+"""Which nodes a run takes and where each starts: a fresh run of the inventory's nodes (refusing to
+wipe nodes an earlier run installed, unless asked), `--resume` of the cluster's last run, or
+`pvcctl retry` of named nodes in a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.engine import StartPoint
+from controller.journal import JOURNAL_FILE, Journal
+from controller.node.states import NodeState, Phase
+from core.errors import UserError
+from inventory.model import Cluster
+from inventory.state import cluster_dir
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    inventory: Path
+    only: tuple[str, ...] = ()
+    concurrency: int = -1  # -1: the inventory's
+    resume: bool = False
+    partial: bool = False
+    json: bool = False
+    retry: bool = False  # `pvcctl retry`: `only` names the nodes to start over
+    reinstall: bool = False  # a fresh run may wipe nodes an earlier run installed
+    run_dir: Path | None = None
+    cluster: Cluster | None = None  # an already resolved cluster (bench/deploy.py's 1000 nodes)
+
+
+class NodeSelectionError(UserError):
+    """--only or `retry` names a node the inventory (or the run) does not have."""
+
+
+def _select(names: list[str], wanted: tuple[str, ...], where: str) -> list[str]:
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise NodeSelectionError(f"{', '.join(unknown)}: not a node of {where}; its nodes are {', '.join(names)}")
+    return [n for n in names if not wanted or n in wanted]
+
+
+def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str], dict[str, StartPoint]]:
+    """The run's journal, the nodes in the run, and where each node to run starts."""
+    all_names = [n.hostname for n in cluster.nodes]
+    directory = cluster_dir(cluster)
+    if not (opts.resume or opts.retry):
+        run_nodes = _select(all_names, opts.only, f"inventory {opts.inventory}")
+        if not opts.reinstall:
+            _refuse_to_reinstall(directory, run_nodes)
+        meta = {"inventory": str(opts.inventory.resolve()), "cluster": cluster.name, "nodes": ",".join(run_nodes)}
+        return Journal.create(directory, meta), run_nodes, {n: StartPoint(Phase.PREFLIGHT) for n in run_nodes}
+    run_dir = opts.run_dir or Journal.latest(directory)
+    if run_dir is None:
+        raise NodeSelectionError(f"no earlier run of {cluster.name} in {directory} to resume; "
+                                 "start one without --resume")
+    journal = Journal(run_dir)
+    run_nodes = [n for n in journal.meta().get("nodes", "").split(",") if n in all_names]
+    records = journal.nodes()
+    chosen = _select(run_nodes, opts.only, f"run {run_dir}")
+    if opts.retry:
+        return journal, run_nodes, {n: StartPoint(Phase.PREFLIGHT, records[n].attempt + 1 if n in records else 1)
+                                    for n in chosen}
+    return journal, run_nodes, {n: StartPoint.resumed(records.get(n)) for n in chosen}
+
+
+class ReinstallError(UserError):
+    """A fresh deploy would wipe nodes that an earlier run installed."""
+
+
+def _refuse_to_reinstall(directory: Path, names: list[str]) -> None:
+    """Nodes whose latest record in an earlier run is `done` hold a working system: a new run would
+    wipe them. Say which, and by which run, unless the user said --reinstall."""
+    installed: dict[Path, list[str]] = {}
+    seen: set[str] = set()
+    for path in sorted(directory.glob(f"*/{JOURNAL_FILE}"), reverse=True):  # newest run first
+        journal = Journal(path.parent)
+        try:
+            records = journal.nodes()
+        finally:
+            journal.close()
+        for name in names:
+            if name in seen or name not in records:
+                continue
+            seen.add(name)
+            if records[name].state is NodeState.DONE:
+                installed.setdefault(path.parent, []).append(name)
+    if installed:
+        by_run = "; ".join(f"{', '.join(nodes)} by {run}" for run, nodes in installed.items())
+        raise ReinstallError(f"installed already: {by_run}. A new deploy wipes their disks again: add --reinstall "
+                             "to do that, pick other nodes with --only, or continue an unfinished run with --resume")

@@ -1,0 +1,80 @@
+"""What a deploy shows on the terminal: its events as lines (or JSON lines), the live table while it
+runs, and the summary at the end. Every view is drawn from the board's snapshot (controller/view.py),
+never from state of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from controller.node.events import Board, Event, EventKind
+from controller.view import progress_table, summary_table
+
+REDRAW_SECONDS = 0.5
+
+
+class Terminal:
+    """The deploy's terminal: JSON lines with `--json`, a live table on a terminal, plain lines otherwise."""
+
+    def __init__(self, cluster: str, *, json_lines: bool):
+        self.cluster = cluster
+        self.json_lines = json_lines
+        self.live_view = not json_lines and sys.stdout.isatty()
+
+    def show(self, event: Event) -> None:
+        """Every event as a JSON line (--json); else the run's own lines (building the ISO, where the run
+        is, check-ins from machines the inventory does not name: often a node whose MAC or serial is
+        written wrong) and, unless the live view shows them, each node's state changes."""
+        if self.json_lines:
+            print(json.dumps(event.as_dict(), default=str), flush=True)
+        elif event.kind is EventKind.RUN or (event.kind is EventKind.MESSAGE and not event.node
+                                             and event.phase == "live"):
+            print(event.message, flush=True)
+        elif event.kind is EventKind.MESSAGE and event.data.get("level") in ("warning", "error"):
+            # a destructive BMC step announced before it is done (a restart, a power-off), or trouble
+            mine = not event.node or event.message.startswith(f"{event.node}:")
+            print(event.message if mine else f"{event.node}: {event.message}", flush=True)
+        elif not self.live_view and event.kind is EventKind.STATE and event.state is not None:
+            extra = f": {event.message}" if event.message else ""
+            print(f"{event.node}: {event.state} (attempt {event.attempt}){extra}", flush=True)
+
+    @contextlib.asynccontextmanager
+    async def live(self, board: Board) -> AsyncIterator[None]:
+        """The live table, redrawn from the board while the block runs (on a terminal only)."""
+        if not self.live_view:
+            yield
+            return
+        with Live(progress_table(self.cluster, board.snapshot()), refresh_per_second=4) as screen:
+            redraw = asyncio.create_task(self._redraw(screen, board))
+            try:
+                yield
+            finally:
+                redraw.cancel()
+
+    async def _redraw(self, screen: Live, board: Board) -> None:
+        while True:
+            await asyncio.sleep(REDRAW_SECONDS)
+            screen.update(progress_table(self.cluster, board.snapshot()))
+
+    def summary(self, rows: list[dict[str, Any]], run_dir: Path, out: Path | None, partial: list[str],
+                playbook: str) -> None:
+        """The end of the run: every node's result, where the pvc-ansible inventory went, what next."""
+        if self.json_lines:
+            print(json.dumps({"summary": rows, "run_dir": str(run_dir), "inventory": str(out) if out else None,
+                              "next": playbook if out else None}), flush=True)
+            return
+        Console(width=max(Console().width, 160)).print(summary_table(self.cluster, rows))
+        if out is not None:
+            print(f"pvc-ansible inventory written to {out}" + (f" (partial: {', '.join(partial)})" if partial else ""))
+            print(f"next, from a pvc-ansible checkout: {playbook}   (do_bootstrap on the first run only)")
+        else:
+            print(f"not every node is done: no pvc-ansible inventory written (use --partial for one anyway); "
+                  f"run directory {run_dir}; start failed nodes over with pvcctl retry NODE...")
