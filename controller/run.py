@@ -37,6 +37,7 @@ from controller.preflight import check_controller_address
 from controller.selection import DeployOptions, open_run
 from controller.server.api import RunInfo
 from controller.server.app import Server, build_app
+from controller.server.auth import RunToken
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare, bmc_addresses
 from controller.terminal import Terminal
@@ -70,11 +71,15 @@ async def run_deploy(opts: DeployOptions) -> int:
             bus.subscribe(subscriber)
         iso = await _iso(cluster, public_key, bus)
         desk = CheckinDesk(fingerprint(iso.host_keys[0]), bus)
-        share = IsoShare(iso.local, bmc_addresses([nodes[n].bmc.host for n in run_nodes])) if iso.local else None
-        server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share),
+        share = _iso_share(cluster, iso, [nodes[n] for n in run_nodes])
+        if share is not None:
+            bus.keep_secret(share.token)  # the ISO's path is for the BMCs: no event, log or journal line has it
+        token = RunToken.for_run(journal.run_dir)
+        server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share, token),
                         cluster.controller.listen_host, cluster.controller.listen_port)
         await server.start()
         stack.push_async_callback(server.stop)
+        terminal.dashboard(token.dashboard_url(cluster.controller.url))
         stack.enter_context(_log_into_events(bus, board))
         http = await stack.enter_async_context(new_http_session())
         concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
@@ -98,6 +103,13 @@ async def _iso(cluster: Cluster, public_key: str, bus: EventBus) -> IsoSource:
     except PvcctlError as err:  # the command line reports it; the run's log keeps it too
         bus.emit(Event("", EventKind.MESSAGE, f"no ISO to serve, no node touched: {err}"))
         raise
+
+
+def _iso_share(cluster: Cluster, iso: IsoSource, nodes: list[Node]) -> IsoShare | None:
+    """The ISO this controller serves, to the BMCs of the run's nodes; loopback too for a lab only."""
+    if iso.local is None:
+        return None
+    return IsoShare(iso.local, bmc_addresses([node.bmc.host for node in nodes]), allow_loopback=cluster.controller.lab)
 
 
 def _board_from(journal: Journal, names: list[str]) -> Board:

@@ -46,6 +46,14 @@ class Terminal:
             extra = f": {event.message}" if event.message else ""
             print(f"{event.node}: {event.state} (attempt {event.attempt}){extra}", flush=True)
 
+    def dashboard(self, url: str) -> None:
+        """The dashboard URL with the run's token: said once, here only (never an event, so never in the
+        journal, the logs or the event stream)."""
+        if self.json_lines:
+            print(json.dumps({"dashboard": url}), flush=True)
+        else:
+            print(f"dashboard: {url}  (its token reads and steers this run: share it with care)", flush=True)
+
     @contextlib.asynccontextmanager
     async def live(self, board: Board) -> AsyncIterator[None]:
         """The live table, redrawn from the board while the block runs (on a terminal only)."""

@@ -107,6 +107,7 @@ class ControllerConfig:
     state_dir: Path
     ssh_key: Path | None = None
     iso: str | None = None
+    lab: bool = False  # written by `pvcctl lab up`: loopback may fetch the ISO, simulated installs count
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def _controller(check: Checker, shape: InventoryFile) -> m.ControllerConfig | No
     if not ok:
         return None
     return m.ControllerConfig(host.strip("[]") or "0.0.0.0", int(port), ctl.url.rstrip("/"),
-                              check.path(ctl.state_dir), key, ctl.iso)
+                              check.path(ctl.state_dir), key, ctl.iso, ctl.lab)
 
 
 def _merged(default: BmcSettings | InstallSettings | InstallNetwork, override: object | None) -> dict:

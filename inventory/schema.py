@@ -237,6 +237,8 @@ class ControllerSettings(Strict):
     ssh_key: Path | None = Field(None, description="the controller's SSH private key; default: generated")
     state_dir: Path = Field(Path("runs"), description="where runs, logs and the ISO cache go")
     iso: str | None = Field(None, description="a prebuilt ISO: a local path or an http(s) URL")
+    lab: bool = Field(False, description="a lab's inventory (pvcctl lab up writes it): the ISO is also served to "
+                                         "loopback, and the installs may be simulated ones")
 
 
 class InventoryFile(Strict):

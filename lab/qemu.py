@@ -235,7 +235,7 @@ class QemuLab:
             "cluster": {"name": "vlab", "domain": "vlab.pvc.test"},
             "controller": {"listen": f"{CONTROLLER_ADDRESS}:{self.controller_port}",
                            "url": f"http://{CONTROLLER_ADDRESS}:{self.controller_port}",
-                           "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs")},
+                           "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs"), "lab": True},
             "defaults": {
                 "bmc": {"username": self.bmc_lab.config.username, "password": {"file": "bmc/password"},
                         "ca_bundle": str(self.bmc_lab.pki.ca_path)},

@@ -389,7 +389,8 @@ class SimLab:
             "version": 1,
             "cluster": {"name": "simlab", "domain": "sim.pvc.test"},
             "controller": {"listen": f"127.0.0.1:{self.controller_port}", "url": self.controller_url,
-                           "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs"), "iso": str(iso)},
+                           "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs"), "iso": str(iso),
+                           "lab": True},
             "defaults": {
                 "bmc": {"username": self.bmc_lab.config.username, "password": {"file": "bmc/password"},
                         "ca_bundle": str(self.bmc_lab.pki.ca_path)},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import enum
 import logging
 import time
@@ -103,12 +104,36 @@ class Board:
 Subscriber = Callable[[Event], None]
 
 
-class EventBus:
-    """Hands every event to every subscriber, in order, synchronously (so the journal is never behind)."""
+REDACTED = "<secret>"
 
-    def __init__(self) -> None:
+
+def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {key: _redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(item, secrets) for item in value]
+    return value
+
+
+class EventBus:
+    """Hands every event to every subscriber, in order, synchronously (so the journal is never behind).
+
+    Strings the run keeps secret (the ISO's unguessable path) are cut out of every event first, so no
+    subscriber (journal, logs, terminal, event stream) ever holds them, whoever wrote the message: a
+    BMC echoing the image URL back, an error quoting it."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._subscribers: list[Subscriber] = []
         self._queues: set[asyncio.Queue[Event]] = set()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def keep_secret(self, secret: str) -> None:
+        if secret:
+            self.secrets = (*self.secrets, secret)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
@@ -123,6 +148,9 @@ class EventBus:
         self._queues.discard(queue)
 
     def emit(self, event: Event) -> None:
+        if self.secrets:
+            event = dataclasses.replace(event, message=_redact(event.message, self.secrets),
+                                        data=_redact(event.data, self.secrets))
         for subscriber in self._subscribers:
             subscriber(event)
         for queue in list(self._queues):

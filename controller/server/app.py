@@ -1,10 +1,13 @@
 """The controller's one HTTP server, in the deploy's own event loop.
 
-    GET  /                         the dashboard (static page fed by the event stream)
-    GET  /iso/<token>/<name>.iso   the ISO (BMC addresses and loopback only)
-    POST /api/v1/checkin           live nodes check in
-    GET  /api/v1/status            JSON snapshot of every node
-    GET  /api/v1/events            server-sent events
+    GET  /                         the dashboard (static page fed by the event stream)     token
+    GET  /iso/<secret>/<name>.iso  the ISO (the inventory's BMC addresses only)            open
+    POST /api/v1/checkin           live nodes check in (a hint, verified over SSH)         open
+    GET  /api/v1/status            JSON snapshot of every node                             token
+    GET  /api/v1/events            server-sent events                                      token
+
+"token": the run's access token (controller/server/auth.py) as a cookie or a Bearer header; 401
+without it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from aiohttp import web
 
 from controller.node.events import Board, EventBus
 from controller.server import api, checkin, iso
+from controller.server.auth import TOKEN, RunToken, require_token
 from core.errors import UserError
 
 
@@ -24,8 +28,9 @@ class ListenError(UserError):
 
 
 def build_app(board: Board, bus: EventBus, desk: checkin.CheckinDesk, run: api.RunInfo,
-              share: iso.IsoShare | None) -> web.Application:
-    app = web.Application()
+              share: iso.IsoShare | None, token: RunToken) -> web.Application:
+    app = web.Application(middlewares=[require_token])
+    app[TOKEN] = token
     app[api.BOARD] = board
     app[api.BUS] = bus
     app[api.RUN] = run

@@ -63,6 +63,21 @@ async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, t
     nodes = json.loads(status.out)["nodes"]
     assert {n["node"]: (n["state"], n["attempt"]) for n in nodes} == {f"hv{n}": ("done", 1) for n in range(1, 6)}
     assert all(sorted(n["phase_seconds"]) == sorted(PHASES) for n in nodes)
+    # the dashboard URL with the run's token, said once on the terminal and kept only in the run's token file
+    token = (Path(run) / "token").read_text().strip()
+    assert result.out.count(f"dashboard: http://127.0.0.1:") == 1 and f"/?token={token}" in result.out
+    stored = [p for p in Path(run).rglob("*") if p.is_file() and p.name != "token"]
+    assert not [p for p in stored if token.encode() in p.read_bytes()]
+    # the ISO's unguessable path reached the BMCs only: the journal and logs name the file, not the path
+    events = journal_rows_of(Path(run), "SELECT message || data FROM events WHERE message || data LIKE '%/iso/%'")
+    assert events and all("/iso/<secret>/" in text for (text,) in events), events
+
+
+def journal_rows_of(run: Path, query: str) -> list[tuple[str]]:
+    import sqlite3
+
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        return db.execute(query).fetchall()
 
 
 async def test_a_dead_bmc_fails_its_node_only_then_retry_finishes_it(make_lab: LabFactory, pvcctl: Pvcctl) -> None:

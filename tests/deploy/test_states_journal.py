@@ -9,7 +9,7 @@ import pytest
 from controller.bmc.base import BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.journal import Journal
 from controller.node import results as r
-from controller.node.events import Board, Event, EventKind
+from controller.node.events import Board, Event, EventBus, EventKind
 from controller.node.states import PHASES, TRANSITIONS, NodeState, Phase, TransitionError, advance, next_phase
 
 
@@ -123,3 +123,22 @@ def test_a_stored_result_that_does_not_fit_its_phase_is_refused() -> None:
         r.decode(Phase.LIVE, {"address": "127.2.0.2"})  # no port
     with pytest.raises(TypeError, match="LiveResult"):
         r.encode(Phase.VERIFY, SAMPLE[Phase.LIVE])
+
+
+def test_the_bus_cuts_the_runs_secrets_out_of_every_event(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path, {"cluster": "c1", "nodes": "a"})
+    bus = EventBus()
+    seen: list[Event] = []
+    for subscriber in (journal.record, seen.append):
+        bus.subscribe(subscriber)
+    bus.keep_secret("s3cretpath")
+    url = "http://10.0.0.1:8740/iso/s3cretpath/pvc-live.iso"
+    bus.emit(Event("a", EventKind.MESSAGE, f"the BMC answered 400 for {url}", phase="media", attempt=1,
+                   data={"media": {"image": url, "slots": [url]}}))
+    journal.close()
+    (event,) = seen
+    assert event.message == "the BMC answered 400 for http://10.0.0.1:8740/iso/<secret>/pvc-live.iso"
+    assert event.data == {"media": {"image": "http://10.0.0.1:8740/iso/<secret>/pvc-live.iso",
+                                    "slots": ["http://10.0.0.1:8740/iso/<secret>/pvc-live.iso"]}}
+    stored = (journal.run_dir / "journal.sqlite").read_bytes() + (journal.run_dir / "logs" / "a.1.log").read_bytes()
+    assert b"s3cretpath" not in stored and b"pvc-live.iso" in stored

@@ -14,6 +14,7 @@ from controller.node.events import Board, Event, EventBus, EventKind
 from controller.node.states import NodeState
 from controller.server.api import RunInfo
 from controller.server.app import ListenError, Server, build_app
+from controller.server.auth import RunToken
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare
 
@@ -29,7 +30,9 @@ class Controller:
         self.bus.subscribe(self.seen.append)
         self.desk = CheckinDesk(FINGERPRINT, self.bus)
         self.share = share
-        self.server = Server(build_app(self.board, self.bus, self.desk, RunInfo("c1", tmp), share), "127.0.0.1", 0)
+        self.token = RunToken.for_run(tmp)
+        self.server = Server(build_app(self.board, self.bus, self.desk, RunInfo("c1", tmp), share, self.token),
+                             "127.0.0.1", 0)
         self.url = ""
 
     async def __aenter__(self) -> Controller:
@@ -167,7 +170,7 @@ async def test_bad_checkin_is_a_400(controller: Controller) -> None:
 
 
 async def test_status_snapshot_and_event_stream(controller: Controller) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {controller.token.value}"}) as http:
         async with http.get(controller.url + "/api/v1/events") as stream:
             assert stream.headers["Content-Type"].startswith("text/event-stream")
             first = await _sse_event(stream)
@@ -197,7 +200,7 @@ async def _sse_event(stream: aiohttp.ClientResponse) -> tuple[str, dict]:
 
 async def test_taken_port_is_a_user_error(controller: Controller, tmp_path: Path) -> None:
     port = int(controller.url.rsplit(":", 1)[1])
-    other = Server(build_app(Board([]), EventBus(), CheckinDesk("", EventBus()), RunInfo("c", tmp_path), None),
-                   "127.0.0.1", port)
+    other = Server(build_app(Board([]), EventBus(), CheckinDesk("", EventBus()), RunInfo("c", tmp_path), None,
+                             RunToken("t")), "127.0.0.1", port)
     with pytest.raises(ListenError, match="in use"):
         await other.start()
