@@ -64,13 +64,13 @@ def _measure(args: list[str], env: dict[str, str], output: Path | None = None) -
     return proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def _deploy(inventory: Path, home: Path, concurrency: int, synthetic: bool) -> tuple[int, float, float, int]:
+def _deploy(inventory: Path, concurrency: int, synthetic: bool) -> tuple[int, float, float, int]:
     """Run the deploy; (exit code, wall s, CPU s, peak RSS KiB) of that process alone."""
     limit = ["--concurrency", str(concurrency)] if concurrency else []
     args = [PVCCTL, "deploy", "--json", *limit, str(inventory)]
     if synthetic:  # no valid inventory holds it: the same engine, given the cluster model
         args = [sys.executable, __file__, *limit, "--controller-for", str(inventory)]
-    return _measure(args, {**os.environ, "PVCCTL_HOME": str(home)})
+    return _measure(args, dict(os.environ))
 
 
 def _slowest_node(lab: SimLab) -> tuple[float, int]:
@@ -86,7 +86,7 @@ def _slowest_node(lab: SimLab) -> tuple[float, int]:
 async def bench(size: int, step_delay: float, concurrency: int, base: Path, synthetic: bool) -> dict[str, float]:
     directory = base / f"lab{size}"
     async with SimLab(size, directory, step_delay=step_delay) as lab:
-        code, wall, cpu, rss = await asyncio.to_thread(_deploy, lab.inventory, base / "home", concurrency,
+        code, wall, cpu, rss = await asyncio.to_thread(_deploy, lab.inventory, concurrency,
                                                        synthetic or size > MAX_INVENTORY_NODES)
         ideal, done = _slowest_node(lab)
     shutil.rmtree(directory, ignore_errors=True)

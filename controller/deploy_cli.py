@@ -9,25 +9,10 @@ from pathlib import Path
 
 import typer
 
-from controller.journal import Journal, last_run_pointer
+from controller.journal import Journal
 from controller.run import DeployOptions, run_deploy
+from controller.runs import find_run
 from controller.view import summary_table
-from core.errors import UserError
-
-
-class NoRunError(UserError):
-    """There is no earlier run to continue, show or watch."""
-
-
-def _run_dir(run: Path | None) -> Path:
-    if run is not None:
-        if not (run / "journal.sqlite").is_file():
-            raise NoRunError(f"{run} is not a run directory (no journal.sqlite in it)")
-        return run
-    pointer = last_run_pointer()
-    if not pointer.is_file():
-        raise NoRunError("no earlier run found; start one with pvcctl deploy INVENTORY (or give --run DIR)")
-    return Path(pointer.read_text().strip())
 
 
 def deploy(
@@ -49,27 +34,31 @@ def deploy(
 
 def retry(
     nodes: list[str] = typer.Argument(..., help="the nodes to start over"),
-    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help="the cluster's inventory: its last run"),
+    run: Path | None = typer.Option(None, "--run", help="the run directory"),
+    reinstall: bool = typer.Option(False, "--reinstall", help="also wipe and install nodes that are done"),
     partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
     as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
 ) -> None:
-    """Start NODES over in the last run (after fixing what failed); the others keep their state."""
-    run_dir = _run_dir(run)
+    """Start NODES over in the cluster's last run (after fixing what failed); the others keep their state."""
+    run_dir = find_run(inventory, run)
     journal = Journal(run_dir)
-    inventory = Path(journal.meta()["inventory"])
+    source = Path(journal.meta()["inventory"])
     journal.close()
-    options = DeployOptions(inventory, tuple(nodes), -1, True, partial, as_json, retry=True, run_dir=run_dir)
+    options = DeployOptions(source, tuple(nodes), -1, True, partial, as_json, retry=True, reinstall=reinstall,
+                            run_dir=run_dir)
     raise typer.Exit(asyncio.run(run_deploy(options)))
 
 
 def status(
-    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    inventory: Path | None = typer.Argument(None, help="the cluster's inventory (default: the only cluster in ./runs)"),
+    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the cluster's last run)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Each node's state in the last run, from its journal."""
+    """Each node's state in the cluster's last run, from its journal."""
     from rich.console import Console
 
-    run_dir = _run_dir(run)
+    run_dir = find_run(inventory, run)
     journal = Journal(run_dir)
     rows = []
     for name, record in sorted(journal.nodes().items()):
@@ -85,11 +74,12 @@ def status(
 
 
 def watch(
-    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the last run)"),
+    inventory: Path | None = typer.Argument(None, help="the cluster's inventory (default: the only cluster in ./runs)"),
+    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the cluster's last run)"),
     interval: float = typer.Option(1.0, "--interval", help="seconds between looks"),
 ) -> None:
-    """Print the last run's events as they are journalled, until Ctrl-C."""
-    journal = Journal(_run_dir(run))
+    """Print the cluster's last run's events as they are journalled, until Ctrl-C."""
+    journal = Journal(find_run(inventory, run))
     last = 0
     try:
         while True:

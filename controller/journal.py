@@ -11,7 +11,6 @@ Each write is its own transaction, so a SIGKILL leaves it consistent up to the l
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -174,9 +173,3 @@ class Journal:
                       "attempt": row[6], "message": row[7], "data": json.loads(row[8] or "{}")})
             for row in rows
         ]
-
-
-def last_run_pointer() -> Path:
-    """Where `deploy` notes its run directory, so `retry`, `status` and `watch` find it."""
-    base = Path(os.environ.get("PVCCTL_HOME") or Path.home() / ".local/state/pvcctl")
-    return base / "last-run"

@@ -25,7 +25,7 @@ from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
 from controller.bmc.transport import new_http_session
 from controller.engine import Deployment
-from controller.journal import Journal, last_run_pointer
+from controller.journal import Journal
 from controller.live import build_installer_zipapp
 from controller.node.events import Board, Event, EventBus, EventKind, NodeLogHandler
 from controller.node.job import JobOutcome
@@ -61,8 +61,6 @@ async def run_deploy(opts: DeployOptions) -> int:
     journal, run_nodes, starts = open_run(cluster, opts)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(journal.close)
-        last_run_pointer().parent.mkdir(parents=True, exist_ok=True)
-        last_run_pointer().write_text(str(journal.run_dir) + "\n")
         nodes = {n.hostname: n for n in cluster.nodes}
         plans = {name: plan_for(nodes[name], public_key) for name in starts}
         bus, board = EventBus(), _board_from(journal, run_nodes)

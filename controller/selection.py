@@ -59,6 +59,11 @@ def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str],
     records = journal.nodes()
     chosen = _select(run_nodes, opts.only, f"run {run_dir}")
     if opts.retry:
+        finished = [n for n in chosen if n in records and records[n].state is NodeState.DONE]
+        if finished and not opts.reinstall:
+            journal.close()
+            raise ReinstallError(f"{', '.join(finished)}: installed already by run {run_dir}; a retry starts a node "
+                                 "over and wipes its disk: add --reinstall to do that, or name the nodes that failed")
         return journal, run_nodes, {n: StartPoint(Phase.PREFLIGHT, records[n].attempt + 1 if n in records else 1)
                                     for n in chosen}
     return journal, run_nodes, {n: StartPoint.resumed(records.get(n)) for n in chosen}

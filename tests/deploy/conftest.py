@@ -28,14 +28,16 @@ class Finished:
 
 
 class Pvcctl:
-    """Runs `pvcctl` as its own process (real exit status, real signals), with its own state home."""
+    """Runs `pvcctl` as its own process (real exit status, real signals), in a working directory of its own."""
 
     def __init__(self, home: Path):
-        self.env = {**os.environ, "PVCCTL_HOME": str(home), "COLUMNS": "200"}
+        self.env = {**os.environ, "COLUMNS": "200"}
+        self.cwd = home
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
+        self.cwd.mkdir(parents=True, exist_ok=True)
         return await asyncio.create_subprocess_exec(
-            PVCCTL, *args, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            PVCCTL, *args, env=self.env, cwd=self.cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True)
 
     async def run(self, *args: str, timeout: float = 120) -> Finished:

@@ -38,7 +38,7 @@ async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, t
         os.killpg(lab_proc.pid, signal.SIGINT)
         await asyncio.wait_for(lab_proc.wait(), 30)
     assert result.code == 0, result.out + result.err
-    run = Path((pvcctl.env["PVCCTL_HOME"]) + "/last-run").read_text().strip()
+    run = str(sorted((tmp_path / "lab" / "runs" / "simlab").glob("*/journal.sqlite"))[-1].parent)
     out = Path(run) / "pvc-ansible"
     assert f"pvc-ansible inventory written to {out}" in result.out
     assert f"ansible-playbook -i {out}/hosts" in result.out
@@ -59,13 +59,13 @@ async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, t
         assert all(bmc not in other.read_text() for other in (Path(run) / "logs").glob("hv*.1.log")
                    if other.name != f"hv{n}.1.log")
         assert result.out.count(f"hv{n}: BMC {bmc}: force restart") == 1  # (finalize; boot found it off)
-    status = await pvcctl.run("status", "--json")
+    status = await pvcctl.run("status", str(inventory), "--json")
     nodes = json.loads(status.out)["nodes"]
     assert {n["node"]: (n["state"], n["attempt"]) for n in nodes} == {f"hv{n}": ("done", 1) for n in range(1, 6)}
     assert all(sorted(n["phase_seconds"]) == sorted(PHASES) for n in nodes)
     # the dashboard URL with the run's token, said once on the terminal and kept only in the run's token file
     token = (Path(run) / "token").read_text().strip()
-    assert result.out.count(f"dashboard: http://127.0.0.1:") == 1 and f"/?token={token}" in result.out
+    assert result.out.count("dashboard: http://127.0.0.1:") == 1 and f"/?token={token}" in result.out
     stored = [p for p in Path(run).rglob("*") if p.is_file() and p.name != "token"]
     assert not [p for p in stored if token.encode() in p.read_bytes()]
     # the ISO's unguessable path reached the BMCs only: the journal and logs name the file, not the path
@@ -94,7 +94,12 @@ async def test_a_dead_bmc_fails_its_node_only_then_retry_finishes_it(make_lab: L
     boots_before = {n: len(lab.nodes[n].machine.boots) for n in ("hv1", "hv2", "hv4", "hv5")}
 
     lab.bmc("hv3").faults.error_rate = 0.0
-    second = await pvcctl.run("retry", "hv3")
+    boots = len(lab.nodes["hv1"].machine.boots)
+    refused = await pvcctl.run("retry", "hv1", "hv3", "-i", str(lab.inventory))  # hv1 is done: not wiped unasked
+    assert refused.code == 2 and "hv1: installed already by run" in refused.err and "--reinstall" in refused.err
+    assert len(refused.err.splitlines()) == 1 and node_states(lab)["hv3"] == "failed"
+    assert len(lab.nodes["hv1"].machine.boots) == boots and lab.nodes["hv3"].machine.boots == []
+    second = await pvcctl.run("retry", "hv3", "-i", str(lab.inventory))
     assert second.code == 0, second.out + second.err
     assert node_states(lab) == dict.fromkeys(("hv1", "hv2", "hv3", "hv4", "hv5"), "done")
     hosts = (run_dir(lab) / "pvc-ansible" / "hosts").read_text()
@@ -337,7 +342,7 @@ async def test_watch_follows_the_journal(make_lab: LabFactory, pvcctl: Pvcctl) -
     lab = await make_lab(1, step_delay=0.2)
     deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
     await until(lambda: bool(node_states(lab)), 30, "the run to start")
-    watcher = await pvcctl.start("watch", "--interval", "0.2")
+    watcher = await pvcctl.start("watch", str(lab.inventory), "--interval", "0.2")
     assert (await deploy).code == 0
     await asyncio.sleep(1.0)
     watcher.send_signal(signal.SIGINT)

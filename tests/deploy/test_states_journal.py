@@ -142,3 +142,20 @@ def test_the_bus_cuts_the_runs_secrets_out_of_every_event(tmp_path: Path) -> Non
                                     "slots": ["http://10.0.0.1:8740/iso/<secret>/pvc-live.iso"]}}
     stored = (journal.run_dir / "journal.sqlite").read_bytes() + (journal.run_dir / "logs" / "a.1.log").read_bytes()
     assert b"s3cretpath" not in stored and b"pvc-live.iso" in stored
+
+
+def test_a_command_finds_its_clusters_run_never_another_clusters(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.runs import NoRunError, find_run
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NoRunError, match="holds no cluster's runs"):
+        find_run(None, None)
+    first = Journal.create(tmp_path / "runs" / "c1", {"cluster": "c1"})
+    assert find_run(None, None) == first.run_dir  # the only cluster under ./runs
+    other = Journal.create(tmp_path / "runs" / "c2", {"cluster": "c2"})  # a later run of another cluster
+    with pytest.raises(NoRunError, match=r"clusters c1, c2 have runs under \./runs; give the cluster's inventory"):
+        find_run(None, None)
+    assert find_run(None, first.run_dir) == first.run_dir != other.run_dir
+    with pytest.raises(NoRunError, match="is not a run directory"):
+        find_run(None, tmp_path)

@@ -46,7 +46,7 @@ async def _heavy_lock() -> int:
 
 @pytest.mark.slow
 async def test_deploy_onto_a_qemu_machine(live_iso: object, tmp_path: Path, netns: str) -> None:
-    env = {**os.environ, "PVCCTL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200"}
     directory = tmp_path / "vlab"
     inside = ["ip", "netns", "exec", netns, PVCCTL]
     lab = await asyncio.create_subprocess_exec(
