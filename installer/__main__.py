@@ -10,7 +10,7 @@ from pathlib import Path
 from installer.actions import Mode
 from installer.engine import EXIT_BAD_PLAN, STEP_NAMES, Options, run_plan
 from installer.events import Level, Reporter
-from installer.plan import Plan, PlanError
+from installer.plan import FileRefused, Plan, PlanError, read_small_file
 
 
 def _common(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -52,10 +52,12 @@ def options_from(args: argparse.Namespace, human: bool) -> Options:
 
 def load_plan(path: Path) -> Plan:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_small_file(path, "plan"))
     except OSError as err:
         raise PlanError("", f"cannot read the plan {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
+    except FileRefused as err:
+        raise PlanError("", str(err)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise PlanError("", f"{path} is not JSON: {err}") from None
     return Plan.from_dict(data)
 

@@ -8,8 +8,11 @@ every field again. Python standard library only: it runs on the live system.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 PLAN_VERSION = 1
@@ -24,6 +27,34 @@ _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+MAX_INPUT_BYTES = 1024 * 1024  # an inventory, a seed or a plan: a few KiB; anything bigger is not one
+
+
+class FileRefused(ValueError):
+    """A file pvcctl does not read: not a regular file, or over its size limit. str() is one line naming
+    the file and what to do."""
+
+
+def read_small_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of `path` if it is a regular file of at most `limit` bytes, else FileRefused.
+
+    Opened before it is checked (fstat of the open file, so nothing can swap it in between), without
+    blocking (a FIFO does not hang the open) and read no further than the limit: a link to /dev/zero
+    or a huge file is refused at once, not read. OSError and UnicodeDecodeError go to the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+            raise FileRefused(f"{path}: is {kind}, not a regular file; give the path of the {what} file itself")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileRefused(f"{path}: is larger than {limit // 1024} KiB, more than any {what} needs; check that "
+                          f"this is the {what} file (or trim it)")
+    return data.decode("utf-8")
 
 
 class PlanError(ValueError):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from core.errors import InventoryError, Problem
+from installer.plan import FileRefused, read_small_file
 from inventory.model import Cluster
 from inventory.rules import RuleProblem, resolve
 from inventory.schema import InventoryFile
@@ -35,9 +36,11 @@ def check_inventory(path: Path) -> tuple[Cluster | None, list[Problem]]:
     """Every problem in the file, warnings included; the cluster when there is no error."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, "inventory")
     except FileNotFoundError:
         return None, [Problem(name, 1, 1, "", "no such file; give the path of your inventory.yml")]
+    except FileRefused as err:
+        return None, [Problem(name, 1, 1, "", str(err).removeprefix(f"{path}: "))]
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return None, [Problem(name, 1, 1, "", f"cannot read it: {reason}")]

@@ -3,6 +3,10 @@
 ruamel.yaml's round-trip loader keeps the position of every mapping key, value and sequence item.
 `load_yaml` returns the plain data (dicts, lists, scalars: what pydantic validates) alongside a
 `Locator` that turns a path such as ("nodes", 2, "bmc", "address") back into a (line, column).
+
+Aliases are shared nodes in the parsed document but copies in the plain data: a few lines of nested
+aliases (the "billion laughs") expand to billions of values. The expansion is counted and refused
+past `MAX_VALUES`, long before it costs a second; so is nesting past 100 levels (and a recursive alias).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 PathPart = str | int
+MAX_VALUES = 100_000  # values in the plain data, aliases expanded: a 500-node inventory has ~20 000
 
 
 class YamlSyntaxError(Exception):
@@ -77,20 +82,29 @@ def load_yaml(text: str) -> tuple[Any, Locator]:
     return _plain(root), Locator(root)
 
 
-def _plain(node: Any, depth: int = 0) -> Any:
+def _plain(root: Any) -> Any:
     """The data without ruamel's wrapper types; keys become strings, as YAML authors mean them."""
-    if depth > 100:
-        raise YamlSyntaxError(1, 1, "nested more than 100 levels deep")
-    if isinstance(node, dict):
-        return {_key(k): _plain(v, depth + 1) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v, depth + 1) for v in node]
-    if isinstance(node, bool | type(None)):
-        return node
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return str(node)  # dates and other YAML scalars: as written
+    budget = [MAX_VALUES]
+
+    def plain(node: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise YamlSyntaxError(1, 1, f"more than {MAX_VALUES} values once aliases (*name) are expanded; "
+                                  "write the repeated parts out, or use fewer nested aliases")
+        if depth > 100:
+            raise YamlSyntaxError(1, 1, "nested more than 100 levels deep (or an alias refers to itself)")
+        if isinstance(node, dict):
+            return {_key(k): plain(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [plain(v, depth + 1) for v in node]
+        if isinstance(node, bool | type(None)):
+            return node
+        for kind in (int, float, str):
+            if isinstance(node, kind):
+                return kind(node)
+        return str(node)  # dates and other YAML scalars: as written
+
+    return plain(root, 0)
 
 
 def _key(key: Any) -> Any:

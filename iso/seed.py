@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from installer.plan import FileRefused, read_small_file
+
 SEED_ISO_PATH = "/pvc/seed.json"
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
 _KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$")
@@ -100,7 +102,7 @@ class Seed:
     def from_json(cls, text: str) -> Seed:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise SeedError(f"the seed is not JSON: {err}") from None
         if not isinstance(data, dict):
             raise SeedError("the seed is a JSON object")
@@ -112,7 +114,13 @@ class Seed:
 
     @classmethod
     def load(cls, path: Path) -> Seed:
-        return cls.from_json(path.read_text())
+        """The seed in `path`: a regular file of at most 1 MiB (FileRefused is a SeedError here)."""
+        try:
+            return cls.from_json(read_small_file(path, "seed"))
+        except FileRefused as err:
+            raise SeedError(str(err)) from None
+        except UnicodeDecodeError:
+            raise SeedError(f"{path}: is not UTF-8 text; give the seed.json pvcctl wrote") from None
 
 
 def _node(data: Any) -> SeedNode:

@@ -192,7 +192,9 @@ class SimulatedNode:
         body = {"serial": self.machine.serial, "macs": list(self.machine.macs), "addresses": [f"{self.address}/8"],
                 "boot_mode": "uefi", "host_key_fingerprint": host_key, "node": name, "ssh_port": self.port}
         url = seed.controller_url.rstrip("/") + "/api/v1/checkin"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        # From its own address, as a live node's check-in comes: the controller refuses a claim from elsewhere.
+        connector = aiohttp.TCPConnector(local_addr=(self.address, 0))
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=5)) as http:
             while True:  # as the live ISO does: until acknowledged
                 try:
                     async with http.post(url, json=body) as answer:

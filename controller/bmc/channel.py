@@ -1,7 +1,10 @@
 """Requests to one BMC over `redfish.aio`: classified failures, ETags, 412 fallback, task monitors.
 
 Every failed request becomes a `BmcRequestError` whose `FailureClass` tells the retry helper whether
-trying again can help. Writes are sent once here; retrying them is the caller's decision.
+trying again can help. Writes are sent once here; retrying them is the caller's decision, and a
+failed write says what it left behind (`WriteOutcome`): a write whose answer was lost after it was
+sent is UNKNOWN (the BMC may have acted), one whose task the BMC accepted is ACCEPTED: that task is
+polled to its end (a failed poll is read again), never started a second time.
 
 A task monitor the BMC has just given (the Location of a 202) may answer 404 for a while before the
 task shows (NOTE(dell/idrac10), sushy oem/dell asynchronous.py): within `task_missing_grace` seconds
@@ -30,7 +33,7 @@ from redfish.aio import (
     RedfishTimeoutError,
 )
 
-from controller.bmc.errors import BmcRequestError, FailureClass
+from controller.bmc.errors import BmcRequestError, FailureClass, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,10 @@ class RedfishChannel:
             raise response_error("GET", path, response)
         return response
 
+    def resource_of(self, path: str, response: AsyncRestResponse) -> Resource:
+        """A 200 answer as a Resource (a PROTOCOL failure if it is not a JSON object)."""
+        return self._resource(path, response)
+
     def _resource(self, path: str, response: AsyncRestResponse) -> Resource:
         try:
             data = response.dict
@@ -193,7 +200,12 @@ class RedfishChannel:
             verb = {"POST": self.client.post, "PATCH": self.client.patch, "PUT": self.client.put}[method]
             return await verb(path, body=body, headers=headers)
         except RedfishError as err:
-            raise library_error(method, path, err) from None
+            failure = library_error(method, path, err)
+            if _answer_lost(err):
+                failure.outcome = WriteOutcome.UNKNOWN
+                failure.hint = failure.hint or ("the BMC may have acted: its answer was lost; check the node "
+                                                "before trying again")
+            raise failure from None
 
     async def write(self, method: str, path: str, body: Any = None, *, etag: str | None = None) -> None:
         """Send one write; on 412 fall back weak → strong → no If-Match; follow a 202 task to its end."""
@@ -234,19 +246,11 @@ class RedfishChannel:
 
     async def _follow_task(self, method: str, path: str, accepted: AsyncRestResponse) -> None:
         monitor = str(accepted.getheader("Location"))
-        created = time.monotonic()
-        deadline = created + self.task_deadline
-        response = accepted
-        while response.status == 202 or (response.status == 404 and self._missing_yet(monitor, created)):
-            if time.monotonic() > deadline:
-                raise BmcRequestError(FailureClass.TIMEOUT, f"{method} {path}: task {monitor} still running")
-            await asyncio.sleep(min(_retry_after(response) or self.poll_interval, 10.0))
-            try:
-                response = await self.client.get(monitor)
-            except RedfishError as err:
-                raise library_error("GET", monitor, err) from None
-        if response.status == 404:
-            raise self._missing_task(monitor, created, response)
+        try:
+            response = await self._poll_to_end(method, path, monitor, accepted)
+        except BmcRequestError as err:
+            err.outcome = WriteOutcome.ACCEPTED  # the BMC took the write: sending it again starts a second task
+            raise
         if not 200 <= response.status < 300:
             raise response_error(method, path, response)
         try:
@@ -258,6 +262,46 @@ class RedfishChannel:
             ids, text = _messages(response)
             raise BmcRequestError(FailureClass.REJECTED, f"{method} {path}: task {monitor} ended {state}: "
                                   f"{', '.join(ids)} {text}".strip(), message_ids=ids)
+
+    async def _poll_to_end(self, method: str, path: str, monitor: str,
+                           accepted: AsyncRestResponse) -> AsyncRestResponse:
+        """Read the task monitor until the task is no longer running (202), or the task deadline passes."""
+        created = time.monotonic()
+        deadline = created + self.task_deadline
+        response = accepted
+        while response.status == 202 or (response.status == 404 and self._missing_yet(monitor, created)):
+            if time.monotonic() > deadline:
+                raise BmcRequestError(FailureClass.TIMEOUT, f"{method} {path}: task {monitor} still running after "
+                                      f"{self.task_deadline:g} s; pvcctl does not start it again",
+                                      hint="the BMC's task is still running: check its task queue, then retry")
+            await asyncio.sleep(min(_retry_after(response) or self.poll_interval, 10.0))
+            response = await self._read_monitor(monitor, response)
+        if response.status == 404:
+            raise self._missing_task(monitor, created, response)
+        return response
+
+    async def _read_monitor(self, monitor: str, last: AsyncRestResponse) -> AsyncRestResponse:
+        """One read of a task monitor; a transient failure (busy, reset, timeout) keeps the last answer,
+        so that the caller reads the monitor again after its wait (the task runs on regardless)."""
+        try:
+            response = await self.client.get(monitor)
+        except RedfishError as err:
+            failure = library_error("GET", monitor, err)
+            if not failure.failure.transient:
+                raise failure from None
+            log.info("GET %s: %s; reading the task monitor again", monitor, failure)
+            return last
+        if response.status == 503:  # busy, not the task's result (that would be its own status)
+            log.info("GET %s: HTTP 503; reading the task monitor again", monitor)
+            return last
+        return response
+def _answer_lost(err: RedfishError) -> bool:
+    """A timeout or a cut connection after the request may have reached the BMC; a connection never
+    made (refused, unreachable, connect timeout) means the BMC never saw it."""
+    if not isinstance(err, RedfishConnectionError) or isinstance(err, RedfishHTTPError):
+        return False
+    cause = err.__cause__
+    return not isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | ssl.SSLError)
 
 
 def _etag_variants(etag: str | None) -> list[str | None]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.bmc.channel import RedfishChannel, Resource
-from controller.bmc.errors import BmcRequestError, FailureClass
+from controller.bmc.errors import BmcRequestError, FailureClass, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -109,23 +109,41 @@ async def boot_once_virtual_cd(channel: RedfishChannel, manager: Resource, *, de
     created = time.monotonic()
     job_id = monitor.rstrip("/").rsplit("/", 1)[-1]
     log.info("%s: ImportSystemConfiguration (one-time boot from VCD-DVD) is job %s", manager.path, job_id)
-    until = created + deadline
-    while True:
-        _status, job = await channel.get_task(monitor, created=created)
-        state = job_state(job.data)
-        ids, message = job_message(job.data)
-        if state in _JOB_DONE:
-            break
-        if time.monotonic() > until:
-            raise BmcRequestError(FailureClass.TIMEOUT, f"Dell job {job_id} (ImportSystemConfiguration) is still "
-                                  f"{state or 'running'} after {deadline:g} s" + (f": {message}" if message else ""),
-                                  hint=JOB_HINT)
-        await asyncio.sleep(poll_interval)
+    try:
+        state, ids, message = await _follow_job(channel, monitor, job_id, created, deadline, poll_interval)
+    except BmcRequestError as err:
+        err.outcome = WriteOutcome.ACCEPTED  # the job exists: importing again would queue a second one
+        raise
     if state == "Completed" and any(ok.lower() in message.lower() for ok in _APPLIED):
         return message
     raise BmcRequestError(FailureClass.REJECTED, f"Dell job {job_id} (ImportSystemConfiguration of the one-time "
                           f"boot from VCD-DVD) ended {state}: " + " ".join(p for p in (", ".join(ids), message) if p),
                           message_ids=ids, detail=message, hint=JOB_HINT)
+
+
+async def _follow_job(channel: RedfishChannel, monitor: str, job_id: str, created: float, deadline: float,
+                      poll_interval: float) -> tuple[str, tuple[str, ...], str]:
+    """Read the job until it is done: its state, MessageIds and message. A read that fails for now
+    (busy, reset, timeout) is read again: the job runs on whatever the reads do."""
+    until = created + deadline
+    while True:
+        try:
+            _status, job = await channel.get_task(monitor, created=created)
+        except BmcRequestError as err:
+            if not err.failure.transient or time.monotonic() > until:
+                raise
+            log.info("%s: %s; reading the job again", monitor, err)
+            await asyncio.sleep(poll_interval)
+            continue
+        state = job_state(job.data)
+        ids, message = job_message(job.data)
+        if state in _JOB_DONE:
+            return state, ids, message
+        if time.monotonic() > until:
+            raise BmcRequestError(FailureClass.TIMEOUT, f"Dell job {job_id} (ImportSystemConfiguration) is still "
+                                  f"{state or 'running'} after {deadline:g} s" + (f": {message}" if message else ""),
+                                  hint=JOB_HINT)
+        await asyncio.sleep(poll_interval)
 
 
 async def _submit(channel: RedfishChannel, action: str, body: dict[str, Any], *, wait: float, deadline: float,

@@ -6,7 +6,8 @@
     └── BmcTargetError      the BMC target given on the command line or in a config is unusable
 
 `BmcRequestError` is internal: one refused or failed request, classified so that the retry
-helper knows whether trying again can help. It never leaves controller/bmc.
+helper knows whether trying again can help, and for a write what it left behind (`WriteOutcome`).
+It never leaves controller/bmc.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ _TRANSIENT = frozenset(
     }
 )
 
+class WriteOutcome(enum.StrEnum):
+    """What a failed request left behind on the BMC, as far as the BMC shows."""
+
+    NOT_ACTED = "not-acted"  # a read, a refusal, or a connection never made: sending it again is safe
+    UNKNOWN = "unknown"  # a write whose answer was lost (timeout, reset): the BMC may have acted
+    ACCEPTED = "accepted"  # the BMC took the write (202) and its task had not ended: poll it, never resend
+
+
 HINTS: dict[FailureClass, str] = {
     FailureClass.BUSY: "the BMC stayed busy: close other sessions to it (web UI, other tools) and retry",
     FailureClass.CONFLICT: "the BMC kept refusing: wait a minute after a power change and retry",
@@ -77,8 +86,10 @@ class BmcRequestError(Exception):
         retry_after: float | None = None,
         hint: str = "",
         detail: str = "",
+        outcome: WriteOutcome = WriteOutcome.NOT_ACTED,
     ):
         self.failure = failure
+        self.outcome = outcome
         self.hint = hint
         self.detail = detail
         self.status = status

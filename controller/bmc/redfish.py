@@ -5,8 +5,10 @@
         await bmc.eject_all_media(); await bmc.insert_media(url)
         await bmc.set_boot_once_cd(); await bmc.power_on()
 
-Session login, Basic when the BMC has no sessions, logout always. Each step is check-then-act, runs
-under the retry helper (transient failures only) and reads back its result before it returns.
+Session login, Basic only when the BMC has no sessions (controller/bmc/login.py), logout always.
+Each step is check-then-act, runs under the retry helper (transient failures only) and reads back
+its result before it returns. A restart or a graceful shutdown whose answer was lost is never sent
+again (see `force_restart`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-from redfish.aio import AsyncRedfishClient, RedfishError, RedfishPasswordChangeRequiredError
+from redfish.aio import AsyncRedfishClient, RedfishError
 
 from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
 from controller.bmc.boot import boot_status_of, read_boot, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
 from controller.bmc.dell import PendingRestart, boot_once_virtual_cd
 from controller.bmc.endpoint import BmcEndpoint
-from controller.bmc.errors import BmcRequestError, FailureClass
+from controller.bmc.errors import BmcRequestError, FailureClass, WriteOutcome
+from controller.bmc.login import SESSIONS, log_in
 from controller.bmc.media import VirtualMedia, check_image_url
+from controller.bmc.power import REPEATABLE_RESETS, power_of, restart_sign
 from controller.bmc.quirks import STANDARD, VendorProfile, select_profile
 from controller.bmc.retry import RetryPolicy, StepContext, failure_error, retrying
 from controller.bmc.transport import BmcTransport
@@ -53,6 +57,8 @@ class BmcTimings:
     # pvcctl stays under the boot step's own deadline, 600 s by default)
     config_job_wait: float = 15.0
     config_job_deadline: float = 300.0
+    # after a ForceRestart whose answer was lost: how long to look for a sign that the server restarted
+    restart_confirm: float = 30.0
 
 
 @dataclass
@@ -108,24 +114,7 @@ class RedfishBmc:
     # -- session ---------------------------------------------------------------------------------
 
     async def _login(self) -> None:
-        try:
-            await self._client.login(auth="session")
-            self.auth = "session"
-            return
-        except RedfishPasswordChangeRequiredError:
-            self.auth = "session"  # the library made a session before it saw the demand: close it
-            await self._logout()
-            raise BmcRequestError(FailureClass.AUTH, "the BMC demands a password change first",
-                                  hint="log in to the BMC once, change the password, update the inventory",
-            ) from None
-        except RedfishError as err:
-            failure = library_error("POST", "SessionService/Sessions", err)
-            if failure.failure.transient or failure.failure is FailureClass.TLS:
-                raise failure from None
-            log.info("%s: no Redfish session (%s); using Basic authentication", self.endpoint.url, failure)
-        await self._client.login(auth="basic")
-        self.auth = "basic"
-        await self.channel.get("/redfish/v1/Systems")  # Basic is not checked until a request needs it
+        self.auth = await log_in(self._client, self.channel, self.endpoint.url)
 
     async def _relogin(self) -> None:
         if self.auth != "session":
@@ -133,7 +122,7 @@ class RedfishBmc:
         try:
             await self._client.login(auth="session")
         except RedfishError as err:
-            raise library_error("POST", "SessionService/Sessions", err) from None
+            raise library_error("POST", SESSIONS, err) from None
 
     async def _logout(self) -> None:
         if self.auth == "session":
@@ -205,7 +194,7 @@ class RedfishBmc:
             sku=sku,
             service_tag=sku if self.profile.service_tag_in_sku else "",
             macs=await self._macs(data),
-            power=_power(data),
+            power=power_of(data),
             boot_mode=str((data.get("Boot") or {}).get("BootSourceOverrideMode") or ""),
             profile=self.profile.name,
         )
@@ -225,7 +214,7 @@ class RedfishBmc:
         return await self._step("read power state", self._power_state)
 
     async def _power_state(self) -> PowerState:
-        return _power((await self.channel.get(self.found.system.path)).data)
+        return power_of((await self.channel.get(self.found.system.path)).data)
 
     async def power_on(self) -> None:
         await self._power_change("power on", "On", PowerState.ON)
@@ -237,29 +226,76 @@ class RedfishBmc:
         await self._power_change("graceful shutdown", "GracefulShutdown", PowerState.OFF)
 
     async def force_restart(self, reason: str = "") -> None:
+        """Restart the server (power it on if it is off). A ForceRestart whose answer was lost is not sent
+        again: a second restart could cut the first one's boot short; `_confirm_restart` looks for a sign
+        that it happened instead, and fails the step if there is none."""
         log.warning("%s: BMC %s: force restart%s", self.node, self.endpoint.url, f" ({reason})" if reason else "")
+        sent_on: list[bool] = []
+        lost: list[tuple[dict[str, Any], BmcRequestError]] = []  # the System before, the lost answer
 
         async def restart() -> None:
-            if await self._power_state() in (PowerState.OFF, PowerState.POWERING_OFF):
+            system = (await self.channel.get(self.found.system.path)).data
+            power = power_of(system)
+            if sent_on and power in (PowerState.ON, PowerState.POWERING_ON):
+                return  # an earlier On worked, though its answer did not arrive
+            if power in (PowerState.OFF, PowerState.POWERING_OFF):
+                sent_on.append(True)
                 await self._reset("On")  # a restart of a server that is off is a no-op on some BMCs
-            else:
+                return
+            try:
                 await self._reset("ForceRestart")
+            except BmcRequestError as err:
+                if err.outcome is not WriteOutcome.UNKNOWN:
+                    raise
+                lost.append((system, err))
 
         await self._step("force restart", restart)
-        await self._wait_power("force restart", PowerState.ON)
+        if lost:
+            await self._confirm_restart(*lost[0])
+        await self._waitpower_of("force restart", PowerState.ON)
+
+    async def _confirm_restart(self, before: dict[str, Any], lost: BmcRequestError) -> None:
+        """After a ForceRestart whose answer was lost: a sign that the server restarted, or a BmcError."""
+        deadline = time.monotonic() + self.timings.restart_confirm
+        while True:
+            now = await self._step("read power state", lambda: self.channel.get(self.found.system.path))
+            sign = restart_sign(before, now.data)
+            if sign:
+                log.info("%s: BMC %s: the answer to ForceRestart was lost (%s), but %s: not sending it again",
+                         self.node, self.endpoint.url, lost, sign)
+                return
+            if time.monotonic() > deadline:
+                raise failure_error(
+                    self._where, "force restart",
+                    f"the answer to ForceRestart was lost ({lost}) and for {self.timings.restart_confirm:g} s the "
+                    "BMC showed no sign of a restart (power state, boot progress, one-time boot override); pvcctl "
+                    "does not send it again, since a second restart could cut the first one's boot short",
+                    FailureClass.TIMEOUT,
+                    hint="look at the node's console: if it did not restart, run the deploy again")
+            await asyncio.sleep(self.timings.poll_interval)
 
     async def _power_change(self, step: str, reset_type: str, goal: PowerState) -> None:
         if goal is PowerState.OFF:
             log.warning("%s: BMC %s: %s", self.node, self.endpoint.url, step)
+        sent_unknown: list[BmcRequestError] = []
 
         async def change() -> None:
             state = await self._power_state()
-            if state is goal or state.value == f"Powering{goal.value}":
+            if state is goal or state.value == f"Powering{goal.value}" or sent_unknown:
                 return
-            await self._reset(reset_type)
+            try:
+                await self._reset(reset_type)
+            except BmcRequestError as err:
+                # On and ForceOff are checked and sent again; a graceful shutdown shows nothing until the
+                # OS has shut down, so one whose answer was lost is waited for, not sent twice.
+                if err.outcome is not WriteOutcome.UNKNOWN or reset_type in REPEATABLE_RESETS:
+                    raise
+                log.info("%s: BMC %s: the answer to %s was lost (%s); waiting for power %s, not sending it again",
+                         self.node, self.endpoint.url, reset_type, err, goal.value)
+                sent_unknown.append(err)
 
         await self._step(step, change)
-        await self._wait_power(step, goal)
+        await self._waitpower_of(step, goal)
 
     async def _reset(self, reset_type: str) -> None:
         actions = self.found.system.data.get("Actions") or {}
@@ -270,7 +306,7 @@ class RedfishBmc:
             reset_type = f"Force{reset_type}"  # e.g. only ForceOn offered
         await self.channel.write("POST", str(target), {"ResetType": reset_type})
 
-    async def _wait_power(self, step: str, goal: PowerState) -> None:
+    async def _waitpower_of(self, step: str, goal: PowerState) -> None:
         deadline = time.monotonic() + self.timings.power_deadline
         while (state := await self.power_state()) is not goal:
             if time.monotonic() > deadline:
@@ -354,13 +390,6 @@ class RedfishBmc:
 def _link(data: dict[str, Any], name: str, default: str) -> str:
     value = data.get(name)
     return str(value.get("@odata.id")) if isinstance(value, dict) and value.get("@odata.id") else default
-
-
-def _power(system: dict[str, Any]) -> PowerState:
-    try:
-        return PowerState(str(system.get("PowerState") or "Unknown"))
-    except ValueError:
-        return PowerState.UNKNOWN
 
 
 def as_bmc(bmc: RedfishBmc) -> Bmc:

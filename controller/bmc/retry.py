@@ -1,25 +1,35 @@
 """Retries by failure class, on stamina: back off with jitter until a deadline, then explain.
 
 Only failures whose class is transient are tried again (busy, conflict, during POST, connection,
-timeout, 5xx). Callers make each retried operation check-then-act, so a repeated write acts only
-when the BMC shows it did not act the first time. Tests call `stamina.set_testing(True, ...)` to
-remove the waiting.
+timeout, 5xx), and never a write whose task the BMC accepted (`WriteOutcome.ACCEPTED`: it was
+polled to its deadline; sending it again would start a second task). Callers make each retried
+operation check-then-act, so a repeated write acts only when the BMC shows it did not act the first
+time; an operation whose check cannot tell (a restart) handles a lost answer (`WriteOutcome.UNKNOWN`)
+itself. Tests call `stamina.set_testing(True, ...)` to remove the waiting.
+
+Each scheduled retry is logged on this module's logger (under `controller`, so that a deploy puts it
+in the node's log), named by node, BMC and step: stamina's own hook, which logs a bare
+`stamina.retry_scheduled` on the `stamina` logger, is replaced by `log_retry` at import.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import stamina
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
-from controller.bmc.errors import HINTS, BmcError, BmcRequestError, FailureClass
+from controller.bmc.errors import HINTS, BmcError, BmcRequestError, FailureClass, WriteOutcome
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+WARN_AT_RETRY = 3  # the retry that is logged as a warning (once per step): the BMC keeps failing
 
 
 @dataclass(frozen=True)
@@ -51,9 +61,8 @@ class _Attempts:
     def should_retry(self, err: Exception) -> bool | float:
         if not isinstance(err, BmcRequestError):
             return False
-        if not err.failure.transient:
+        if not err.failure.transient or err.outcome is WriteOutcome.ACCEPTED:
             return False
-        log.info("%s: BMC %s: %s: %s; trying again", self.where.node, self.where.bmc, self.step, err)
         if err.retry_after is not None:
             return min(max(err.retry_after, 0.0), 60.0)
         return True
@@ -84,6 +93,7 @@ async def retrying(
 ) -> T:
     """Run `operation` until it succeeds, fails for good, or the step's deadline passes."""
     attempts = _Attempts(where, step)
+    token = _CURRENT_STEP.set(attempts)
     try:
         async for attempt in stamina.retry_context(
             on=attempts.should_retry,
@@ -101,6 +111,8 @@ async def retrying(
                     raise
     except BmcRequestError as err:
         raise attempts.give_up(err) from None
+    finally:
+        _CURRENT_STEP.reset(token)
     raise AssertionError("unreachable: stamina ends with a result or an exception")
 
 
@@ -109,3 +121,23 @@ def failure_error(where: StepContext, step: str, message: str, failure: FailureC
     return BmcError(
         message, node=where.node, bmc=where.bmc, step=step, failure=failure, hint=hint or HINTS[failure]
     )
+
+
+# The step whose retries run in this task: stamina's hooks are global, the step is not.
+_CURRENT_STEP: contextvars.ContextVar[_Attempts | None] = contextvars.ContextVar("pvcctl_bmc_step", default=None)
+
+
+def log_retry(details: RetryDetails) -> None:
+    """stamina's retry hook: the retry as a log record naming node, BMC and step (never bare on stderr)."""
+    attempts = _CURRENT_STEP.get()
+    if attempts is None:  # a retry outside `retrying`: still ours, still through logging
+        log.warning("%s: %s; trying again in %.1f s", details.name, details.caused_by, details.wait_for)
+        return
+    where = attempts.where
+    level = logging.WARNING if details.retry_num == WARN_AT_RETRY else logging.INFO
+    still = f" (still failing after {details.retry_num} attempts)" if details.retry_num >= WARN_AT_RETRY else ""
+    log.log(level, "%s: BMC %s: %s: %s; trying again in %.1f s%s", where.node, where.bmc, attempts.step,
+            details.caused_by, details.wait_for, still)
+
+
+set_on_retry_hooks([log_retry])

@@ -8,6 +8,12 @@ address; the `node` name the live system chose from the seed is never trusted on
 else is ignored (404) and noted, and a check-in with a host key other than the pinned one is
 refused (403).
 
+Before any matching (controller/server/guard.py): past a burst of check-ins from one source address,
+429; a body over 16 KiB, 413; a body that is not a flat check-in of the right types and sizes, 400
+with a short reason; a source address that is not among the addresses the check-in claims, 403
+(except from `trusted_sources`, the addresses a NAT puts in front of the nodes, e.g. QEMU's user
+networking, where every node comes from 127.0.0.1).
+
 Every check-in is told as an event: one that matched a node goes to that node's log (the attempt
 that expects it: what checked in, from where, what matched, the host key accepted or refused);
 one from an unknown machine is the run's own (node ""), so it lands in the run's log. A live
@@ -17,13 +23,13 @@ system repeats its check-in until acknowledged: the same story is told once, not
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from controller.node.events import Event, EventBus, EventKind
+from controller.server.guard import MAX_BODY, CheckinBody, CheckinRefused, RateLimiter, parse_body, same_address
 
 
 @dataclass(frozen=True)
@@ -42,21 +48,15 @@ class Checkin:
         return self.addresses[0].split("/")[0]
 
     @classmethod
-    def parse(cls, data: Any) -> Checkin:
-        if not isinstance(data, dict):
-            raise ValueError("a check-in is a JSON object")
-        macs, addresses = data.get("macs", []), data.get("addresses", [])
-        if not isinstance(macs, list) or not isinstance(addresses, list) or not addresses:
-            raise ValueError("macs and addresses must be lists, with at least one address")
-        for address in addresses:
-            ipaddress.ip_interface(str(address))  # raises ValueError
-        port = data.get("ssh_port", 22)
-        if not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ValueError("ssh_port must be a port number")
+    def parse(cls, raw: bytes) -> Checkin:
+        """A check-in from its body; CheckinRefused (a ValueError) with a short reason."""
+        return cls.of(parse_body(raw))
+
+    @classmethod
+    def of(cls, body: CheckinBody) -> Checkin:
         # the live system sends null for what it does not know (no seed entry, no serial): not "None"
-        return cls(str(data.get("serial") or ""), tuple(str(m).lower() for m in macs),
-                   tuple(str(a) for a in addresses), str(data.get("boot_mode") or ""),
-                   str(data.get("host_key_fingerprint") or ""), str(data.get("node") or ""), port)
+        return cls(body.serial or "", tuple(m.lower().replace("-", ":") for m in body.macs), tuple(body.addresses),
+                   body.boot_mode or "", body.host_key_fingerprint or "", body.node or "", body.ssh_port)
 
 
 @dataclass
@@ -83,6 +83,8 @@ class CheckinDesk:
     _waiters: dict[str, asyncio.Event] = field(default_factory=dict)
     _told: dict[str, str] = field(default_factory=dict)  # node -> the last check-in line in its log
     _unknown: set[str] = field(default_factory=set)  # unknown check-ins already noted in the run's log
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    trusted_sources: frozenset[str] = frozenset()  # a NAT's addresses: their check-ins' claims are not compared
 
     def expect(self, node: str, *, serial: str = "", macs: tuple[str, ...] = (), address: str | None = None,
                attempt: int = 0) -> None:
@@ -143,6 +145,10 @@ class CheckinDesk:
         self._told[node] = message
         self.bus.emit(Event(node, EventKind.MESSAGE, message, phase="live", attempt=self.expected[node].attempt))
 
+    def note(self, message: str) -> None:
+        """A refusal before any matching, in the run's log (once per story, as for unknown machines)."""
+        self._tell_unknown(message)
+
     def _tell_unknown(self, message: str) -> None:
         """A line in the run's log, once per machine, address and story."""
         if message in self._unknown:
@@ -164,9 +170,23 @@ DESK = web.AppKey("checkin_desk", CheckinDesk)
 
 
 async def handle_checkin(request: web.Request) -> web.Response:
+    desk, remote = request.app[DESK], request.remote or "?"
+    if not desk.limiter.allow(remote):
+        return _refused(429, "too many check-ins from this address; try again in a few seconds")
+    if (request.content_length or 0) > MAX_BODY:
+        return _refused(413, f"body larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
     try:
-        checkin = Checkin.parse(await request.json())
-    except ValueError as err:  # json.JSONDecodeError is a ValueError too
-        return web.json_response({"ack": False, "reason": f"bad check-in: {err}"}, status=400)
-    status, body = request.app[DESK].receive(checkin, request.remote or "?")
+        checkin = Checkin.parse(raw)
+    except CheckinRefused as err:
+        return _refused(413 if len(raw) > MAX_BODY else 400, f"bad check-in: {err}")
+    if remote not in desk.trusted_sources and not same_address(remote, checkin.addresses):
+        desk.note(f"refused a check-in that claims addresses {', '.join(checkin.addresses)} but comes from "
+                  f"{remote}: {_described(checkin, remote)}")
+        return _refused(403, f"the check-in comes from {remote}, which is not among the addresses it claims")
+    status, body = desk.receive(checkin, remote)
     return web.json_response(body, status=status)
+
+
+def _refused(status: int, reason: str) -> web.Response:
+    return web.json_response({"ack": False, "reason": reason}, status=status)

@@ -192,8 +192,8 @@ async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_la
     await until(lambda: bool(node_states(lab)), 60, "the run to start")
     stranger = {"serial": "STRANGER-1", "macs": ["02:00:00:00:00:99"], "addresses": ["127.9.9.9/8"],
                 "boot_mode": "bios", "host_key_fingerprint": "SHA256:x", "node": "hv1"}
-    async with aiohttp.ClientSession() as http:
-        for _ in range(3):  # a live system tries again until acknowledged
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.9.9.9", 0))) as http:
+        for _ in range(3):  # a live system tries again until acknowledged (from the address it claims)
             async with http.post(lab.controller_url + "/api/v1/checkin", json=stranger) as answer:
                 assert answer.status == 404
     result = await deploy

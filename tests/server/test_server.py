@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -97,11 +98,26 @@ async def test_iso_refused_to_an_address_that_is_not_a_bmc(tmp_path: Path, iso_f
             assert bmc.status == 200
 
 
-async def post_checkin(url: str, **fields: object) -> tuple[int, dict]:
+async def post_checkin(url: str, *, source: str = "", **fields: object) -> tuple[int, dict]:
+    """POST a check-in from `source`, by default from the first address it claims (as a live node does)."""
     body = {"serial": "S1", "macs": ["52:54:00:00:00:01"], "addresses": ["127.2.0.1/8"], "boot_mode": "uefi",
             "host_key_fingerprint": FINGERPRINT, "node": "hv1", "ssh_port": 2222, **fields}
-    async with aiohttp.ClientSession() as http, http.post(url + "/api/v1/checkin", json=body) as answer:
+    return await post_body(url, body, source=source or _first_address(body))
+
+
+async def post_body(url: str, body: object = None, *, source: str = "127.2.0.1", data: bytes | None = None,
+                    ) -> tuple[int, dict]:
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as http, http.post(
+            url + "/api/v1/checkin", json=body if data is None else None, data=data) as answer:
         return answer.status, await answer.json()
+
+
+def _first_address(body: dict) -> str:
+    try:
+        return str(ipaddress.ip_interface(body["addresses"][0]).ip)
+    except (ValueError, IndexError, KeyError, TypeError):
+        return "127.2.0.1"
 
 
 def told(controller: Controller) -> list[tuple[str, int, str]]:
@@ -120,7 +136,7 @@ async def test_checkin_from_known_machine_wakes_its_job(controller: Controller) 
     ((node, attempt, message),) = told(controller)
     assert (node, attempt) == ("hv1", 2)
     assert "checked in: serial S1, MACs 52:54:00:00:00:01, addresses 127.2.0.1/8, uefi boot" in message
-    assert "from 127.0.0.1" in message and "matched by serial S1, MAC 52:54:00:00:00:01;" in message
+    assert "from 127.2.0.1" in message and "matched by serial S1, MAC 52:54:00:00:00:01;" in message
     assert f"host key {FINGERPRINT}, the pinned one" in message and "127.2.0.1:2222" in message
 
 
@@ -143,7 +159,7 @@ async def test_checkin_from_unknown_machine_is_ignored(controller: Controller) -
     ((node, attempt, message),) = told(controller)  # the run's own line (no node's), told once
     assert (node, attempt) == ("", 0)
     assert "ignored a check-in from an unknown machine: serial INTRUDER, MACs 02:00:00:00:00:99" in message
-    assert "from 127.0.0.1" in message
+    assert "from 127.2.0.1" in message
 
 
 async def test_checkin_with_another_host_key_is_refused(controller: Controller) -> None:
