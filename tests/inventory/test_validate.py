@@ -96,7 +96,7 @@ def test_shape_rules(write, old: str, new: str, expected: str) -> None:
         ("  - hostname: hv3\n", "  - hostname: hv3\n    addresses: {cluster: 10.0.0.1}\n",
          "38:26: nodes[2].addresses.cluster: cluster address 10.0.0.1 is also hv1's; each must be unique"),
         ("    floating_ip: 10.100.0.250", "    floating_ip: 10.200.0.250",
-         "20:18: networks.upstream.floating_ip: 10.200.0.250 is not a host address inside 10.100.0.0/24"),
+         "20:18: networks.upstream.floating_ip: 10.200.0.250 is not a host address inside 10.100.0.0/23"),
         # BMC addresses unique and https URLs
         ('address: "https://10.100.1.3"', 'address: "https://10.100.1.2"',
          "39:20: nodes[2].bmc.address: BMC address 10.100.1.2:443 is also hv2's; each must be unique"),
