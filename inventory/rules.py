@@ -96,6 +96,9 @@ class Checker:
 def resolve(shape: InventoryFile, source: Path) -> tuple[m.Cluster | None, list[RuleProblem]]:
     check = Checker(source.resolve().parent)
     networks = {name: _network(check, name, getattr(shape.networks, name)) for name in m.PVC_NETWORKS}
+    bmc_net = shape.networks.bmc
+    if bmc_net is not None and not _usable(ipaddress.ip_network(bmc_net.subnet), bmc_net.gateway):
+        check.error(("networks", "bmc", "gateway"), f"{bmc_net.gateway} is not a host address inside {bmc_net.subnet}")
     ids = _node_ids(check, shape.nodes)
     _unique_names(check, shape.nodes, ids)
     _coordinators(check, shape.nodes, ids)

@@ -40,12 +40,12 @@ def _ip(value: str) -> str:
 
 
 def _netmask(value: str) -> str:
+    if value.count(".") != 3:
+        raise ValueError(f"write the netmask dotted, as in 255.255.255.0 (ipmitool takes it so), not {value!r}")
     try:
         ipaddress.IPv4Network(f"0.0.0.0/{value}")
     except ValueError:
         raise ValueError(f"{value!r} is not an IPv4 netmask (as in 255.255.255.0)") from None
-    if value.count(".") != 3:
-        raise ValueError(f"write the netmask dotted, as in 255.255.255.0 (ipmitool takes it so), not {value!r}")
     return value
 
 
