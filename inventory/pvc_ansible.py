@@ -63,7 +63,7 @@ def load_results(path: Path, cluster: Cluster) -> dict[str, InstallResult]:
         raise UserError(f"{path}: cannot read install results: {err}") from None
     known = {node.hostname for node in cluster.nodes}
     results = {}
-    run_id = f"results-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(path.stat().st_mtime))}"
+    run_id = f"results-{path.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(path.stat().st_mtime))}"
     for name, entry in (data.items() if isinstance(data, dict) else []):
         if name not in known:
             raise UserError(f"{path}: {name!r} is not a node of cluster {cluster.name}; remove it")

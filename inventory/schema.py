@@ -262,7 +262,7 @@ class ControllerSettings(Strict):
     listen: str = Field("0.0.0.0:8740", pattern=r"^\S+:\d{1,5}$", description="host:port the controller binds")
     url: str = Field(..., pattern=r"^https?://[^/\s]+(:\d+)?/?$", description="how BMCs and live nodes reach it")
     ssh_key: Path | None = Field(None, description="the controller's SSH private key; default: generated")
-    state_dir: Path = Field(Path("runs"), description="where runs, logs and the ISO cache go")
+    state_dir: Path = Field(Path("runs"), description="where runs, logs, the ISO cache and each cluster's state go")
     iso: str | None = Field(None, description="a prebuilt ISO: a local path or an http(s) URL")
 
 
