@@ -7,12 +7,11 @@ from pathlib import Path
 
 import typer
 
-from core.errors import InventoryError
+from core.errors import InventoryError, UserError
 from inventory.load import check_inventory, load_inventory
-from inventory.model import Cluster
-from inventory.pvc_ansible import load_results, render
+from inventory.pvc_ansible import load_results, next_step, render
 from inventory.schema import json_schema
-from inventory.state import controller_key
+from inventory.state import ClusterState
 
 app = typer.Typer(no_args_is_help=True, help="Work with inventory files.")
 
@@ -41,16 +40,29 @@ def render_command(
     out: Path = typer.Option(..., "-o", "--output", help="Directory to write pvc-ansible's inventory into."),
     results: Path | None = typer.Option(None, "--results", help="install results JSON from a deploy"),
 ) -> None:
-    """Write the inventory pvc-ansible runs from (hosts, group_vars, files/, ceph link, known_hosts)."""
+    """Write the inventory pvc-ansible runs from (hosts, group_vars, files/, ceph link, known_hosts) for
+    every node the cluster has installed; writes only to -o and the cluster's state directory."""
     cluster = load_inventory(inventory)
-    installed = load_results(results, cluster) if results else None
-    written = render(cluster, out, controller_key=controller_key(cluster)[1], results=installed)
-    typer.echo(f"wrote {len(written)} files to {out}/")
-    typer.echo(next_step(cluster, out))
+    finished = load_results(results, cluster) if results else None
+    report = render(cluster, out, finished=finished)
+    for warning in report.warnings:
+        typer.echo(f"pvcctl: warning: {warning}", err=True)
+    typer.echo(f"wrote {len(report.files)} files to {out}/ ({len(report.nodes)} nodes: {', '.join(report.nodes)})")
+    typer.echo(next_step(cluster, report))
 
 
-def next_step(cluster: Cluster, out: Path) -> str:
-    """The command to run next, as pvc-ansible's README gives it (do_bootstrap only the first time)."""
-    return (f"next: cd <your pvc-ansible local repo> && cp -r {out.resolve()}/. . && "
-            f"ansible-playbook -i hosts -l {cluster.name} -e do_bootstrap=yes pvc.yml   "
-            "(do_bootstrap on the first run only)")
+@app.command("forget")
+def forget_command(
+    inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml)."),
+    nodes: list[str] = typer.Argument(..., help="Nodes taken out of the cluster."),
+) -> None:
+    """Drop nodes' install results from the cluster's state (nodes removed from the cluster)."""
+    cluster = load_inventory(inventory)
+    state = ClusterState.open(cluster)
+    installed = state.installed()
+    for node in nodes:
+        if node not in installed:
+            raise UserError(f"{node} is not an installed node of cluster {cluster.name}; nothing to forget")
+    for node in nodes:
+        state.forget(node)
+    typer.echo(f"forgot {', '.join(nodes)} in {state.directory}")

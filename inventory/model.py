@@ -32,6 +32,8 @@ class BmcConfig:
     ca_bundle: Path | None = None
     fingerprint: str | None = None  # SHA-256 of the certificate: lower-case hex, no colons
     password_source: str | None = None  # "env:NAME" or "file:/abs/path"; None when written in the file
+    netmask: str | None = None  # dotted; what pvc-ansible sets on the BMC's LAN with its address
+    gateway: str | None = None
 
     @property
     def host(self) -> str:

@@ -3,13 +3,16 @@
     DIR/hosts                              INI: [sites:children], one group for the cluster
     DIR/group_vars/<cluster>/base.yml      the base role's keys: domain, DNS, IPMI, admin users, networks
     DIR/group_vars/<cluster>/pvc.yml       the pvc role's keys: API, databases, pvc_nodes, derived block
-    DIR/group_vars/<cluster>/secrets.yml   generated secrets, mode 0600, kept and reused
+    DIR/group_vars/<cluster>/secrets.yml   the cluster's secrets (mode 0600) and how Ansible reads BMC passwords
     DIR/files/<cluster>/                   where pvc-ansible's bootstrap keeps Ceph keys (never wiped)
     DIR/ceph -> files                      the link pvc-ansible's later plays read through
-    DIR/known_hosts                        with install results: each node's SSH host keys
+    DIR/known_hosts                        each installed node's SSH host keys
 
-Everything is rendered in memory and written to a temporary directory first; only then is each
-file moved into place, so a failed render leaves DIR as it was.
+The nodes rendered are every node the cluster has installed (its state, `inventory.state`), with the
+nodes a run just finished, that the inventory still names: the hosts, pvc_nodes and ipmi.hosts of
+every run agree, and the secrets are the cluster's, made once. Everything is rendered in memory and
+written to a temporary directory first; only then is each file moved into place, so a failed render
+leaves DIR as it was.
 """
 
 from __future__ import annotations
@@ -20,56 +23,140 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from core.errors import UserError
-from inventory.model import PVC_NETWORKS, Cluster, NetworkConfig, Node
-from inventory.secrets import load_or_generate
+from inventory.model import Cluster, Node
+from inventory.pvc_vars import base_vars, bmc_passwords, pvc_vars
+from inventory.state import ClusterState, InstallResult
+
+__all__ = ["InstallResult", "RenderReport", "check_render_secrets", "load_results", "next_step", "render"]
 
 HEADER = "# Written by pvcctl from {source}. Edit the inventory and render again rather than this file.\n"
 
 
 @dataclass(frozen=True)
-class InstallResult:
-    """What a deploy learned about one installed node."""
+class RenderReport:
+    """What a render wrote, and what the caller tells the user (each warning once)."""
 
-    address: str
-    host_keys: tuple[str, ...] = field(default=())  # OpenSSH public key lines
+    out: Path
+    files: tuple[Path, ...]
+    nodes: tuple[str, ...]  # rendered, in the inventory's order
+    added: tuple[str, ...]  # installed by the latest run: what the next playbook run sets up
+    bootstrap: bool  # every rendered node is new: pvc-ansible's first run bootstraps the cluster
+    removed: tuple[str, ...] = ()  # installed once, no longer in the inventory: left out
+    warnings: tuple[str, ...] = ()
 
 
 def load_results(path: Path, cluster: Cluster) -> dict[str, InstallResult]:
-    """Install results from a deploy: {"hv1": {"address": "...", "host_keys": ["ssh-ed25519 ..."]}}."""
+    """Install results from a deploy: {"hv1": {"address": "...", "host_keys": ["ssh-ed25519 ..."]}}
+    (disk, installed_at and run_id optional; run_id defaults to one for this file)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise UserError(f"{path}: cannot read install results: {err}") from None
     known = {node.hostname for node in cluster.nodes}
     results = {}
+    run_id = f"results-{path.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(path.stat().st_mtime))}"
     for name, entry in (data.items() if isinstance(data, dict) else []):
         if name not in known:
             raise UserError(f"{path}: {name!r} is not a node of cluster {cluster.name}; remove it")
         try:
-            address = str(ipaddress.ip_address(entry["address"]))
-            keys = tuple(str(key) for key in entry.get("host_keys", []))
+            result = InstallResult.from_json(entry)
+            ipaddress.ip_address(result.address)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UserError(f"{path}: {name}: needs an address and a list of host_keys") from None
-        results[name] = InstallResult(address, keys)
+        results[name] = InstallResult(str(ipaddress.ip_address(result.address)), result.host_keys, result.disk,
+                                      result.installed_at, result.run_id or run_id)
     return results
 
 
-def render(cluster: Cluster, out: Path, *, controller_key: str,
-           results: Mapping[str, InstallResult] | None = None) -> list[Path]:
-    """Write pvc-ansible's inventory for `cluster` into `out`; return the files written."""
-    results = results or {}
-    secrets_path = out / "group_vars" / cluster.name / "secrets.yml"
-    secrets = load_or_generate(secrets_path)
-    secrets["pvcctl_ipmi_admin_password"] = _bmc_password(cluster.nodes[0])
-    files = _files(cluster, controller_key, results, secrets)
+def check_render_secrets(cluster: Cluster) -> None:
+    """Raise a UserError naming the secret when one the render (or Ansible) needs cannot be read now:
+    a BMC password's environment variable unset or empty, its file unreadable or empty, or the
+    cluster's kept secrets unreadable. The deploy calls it before it starts."""
+    for node in cluster.nodes:
+        source = node.bmc.password_source
+        if source is None:
+            continue
+        kind, _, where = source.partition(":")
+        what = f"the BMC admin password of {node.hostname}"
+        if kind == "env" and not os.environ.get(where, "").strip():
+            raise UserError(f"environment variable {where} ({what}) is not set or empty; export it before running")
+        if kind == "file":
+            try:
+                lines = Path(where).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as err:
+                reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+                raise UserError(f"cannot read {where} ({what}): {reason}; create it or fix the path") from None
+            if not lines or not lines[0].strip():
+                raise UserError(f"{where} ({what}) is empty; write the password on its first line")
+    ClusterState.open(cluster).check_secrets()
+
+
+def render(cluster: Cluster, out: Path, *, finished: Mapping[str, InstallResult] | None = None,
+           state: ClusterState | None = None, controller_key: str | None = None,
+           results: Mapping[str, InstallResult] | None = None) -> RenderReport:
+    """Write pvc-ansible's inventory for `cluster` (the whole inventory) into `out`.
+
+    `finished`: install results of nodes a run just finished; they are recorded in the cluster's
+    state first (recording them again is harmless). The nodes rendered are all the state's installed
+    nodes the inventory names; with none installed at all, every node of the inventory (a preview,
+    with a warning). `results` is `finished`'s old name. Returns what was written and the hint's facts."""
+    state = state or ClusterState.open(cluster)
+    for name, result in {**(results or {}), **(finished or {})}.items():
+        state.record_install(name, result)
+    installed = state.installed()
+    names = {node.hostname for node in cluster.nodes}
+    removed = tuple(sorted(set(installed) - names))
+    warnings = [f"{name} was installed (run {installed[name].run_id}) but is no longer in {cluster.source.name}: "
+                "left out of the pvc-ansible inventory; pvcctl inventory forget " + name + " once it is gone"
+                for name in removed]
+    nodes = [node for node in cluster.nodes if node.hostname in installed]
+    if not nodes:
+        nodes = list(cluster.nodes)
+        warnings.append(f"no node of cluster {cluster.name} is installed yet: rendering every node of the "
+                        "inventory (a preview)")
+    added, bootstrap = _latest_run(nodes, installed)
+    key = controller_key if controller_key is not None else state.controller_key()[1]
+    secrets = state.secrets(adopt=out / "group_vars" / cluster.name / "secrets.yml")
+    files = _files(cluster, nodes, key, installed, secrets)
+    written = _write(out, cluster.name, files)
+    return RenderReport(out, tuple(written), tuple(n.hostname for n in nodes), added, bootstrap, removed,
+                        tuple(warnings))
+
+
+def _latest_run(nodes: Sequence[Node], installed: Mapping[str, InstallResult]) -> tuple[tuple[str, ...], bool]:
+    """The nodes of the latest run that installed any, and whether that run installed them all."""
+    done = [node.hostname for node in nodes if node.hostname in installed]
+    if not done:
+        return tuple(node.hostname for node in nodes), True
+    latest = max(done, key=lambda name: installed[name].installed_at or 0.0)
+    run = installed[latest].run_id
+    added = tuple(name for name in done if installed[name].run_id == run)
+    return added, len(added) == len(nodes)
+
+
+def next_step(cluster: Cluster, report: RenderReport) -> str:
+    """The command to run next, as pvc-ansible's README gives it: `do_bootstrap=yes` only when every
+    node is new; otherwise the playbook on the whole cluster group without it (pvc-ansible finds its
+    new hosts itself, by its /etc/pvc-install.* markers, and the others learn of them: /etc/hosts,
+    pvc_nodes), with the new nodes named."""
+    start = f"next: cd <your pvc-ansible local repo> && cp -r {report.out.resolve()}/. . && "
+    if report.bootstrap:
+        return start + (f"ansible-playbook -i hosts -l {cluster.name} -e do_bootstrap=yes pvc.yml   "
+                        "(a new cluster: do_bootstrap on this first run only)")
+    return start + (f"ansible-playbook -i hosts -l {cluster.name} pvc.yml   (adds {', '.join(report.added)} to "
+                    "the running cluster; never do_bootstrap again)")
+
+
+def _write(out: Path, cluster_name: str, files: dict[str, str]) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -80,7 +167,7 @@ def render(cluster: Cluster, out: Path, *, controller_key: str,
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-        _install(staging, out, cluster.name, files)
+        _install(staging, out, cluster_name, files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [out / relative for relative in files]
@@ -98,188 +185,40 @@ def _install(staging: Path, out: Path, cluster_name: str, files: dict[str, str])
         link.symlink_to("files")
 
 
-def _files(cluster: Cluster, controller_key: str, results: Mapping[str, InstallResult],
+def _files(cluster: Cluster, nodes: Sequence[Node], controller_key: str, installed: Mapping[str, InstallResult],
            secrets: dict[str, Any]) -> dict[str, str]:
     group = f"group_vars/{cluster.name}"
-    files = {
-        "hosts": _hosts(cluster, results),
-        f"{group}/base.yml": _yaml(_base(cluster, controller_key), cluster),
-        f"{group}/pvc.yml": _yaml(_pvc(cluster), cluster),
-        f"{group}/secrets.yml": _yaml(secrets, cluster),
+    return {
+        "hosts": _hosts(cluster, nodes, installed),
+        f"{group}/base.yml": _yaml(base_vars(cluster, nodes, controller_key), cluster),
+        f"{group}/pvc.yml": _yaml(pvc_vars(cluster, nodes), cluster),
+        f"{group}/secrets.yml": _yaml(secrets | {"pvcctl_bmc_passwords": bmc_passwords(nodes)}, cluster),
+        "known_hosts": _known_hosts(nodes, installed),
     }
-    if results:
-        files["known_hosts"] = _known_hosts(cluster, results)
-    return files
 
 
-def _ansible_host(node: Node, results: Mapping[str, InstallResult]) -> str:
-    if node.hostname in results:
-        return results[node.hostname].address
+def _ansible_host(node: Node, installed: Mapping[str, InstallResult]) -> str:
+    if node.hostname in installed:
+        return installed[node.hostname].address
     return node.management_address or node.addresses["upstream"]
 
 
-def _hosts(cluster: Cluster, results: Mapping[str, InstallResult]) -> str:
+def _hosts(cluster: Cluster, nodes: Sequence[Node], installed: Mapping[str, InstallResult]) -> str:
     lines = [HEADER.format(source=cluster.source.name).rstrip(), "[sites:children]", cluster.name, "",
              "[sites:vars]", "ansible_python_interpreter=/usr/bin/python3", "", f"[{cluster.name}]"]
-    lines += [f"{node.fqdn} ansible_host={_ansible_host(node, results)}" for node in cluster.nodes]
+    lines += [f"{node.fqdn} ansible_host={_ansible_host(node, installed)}" for node in nodes]
     return "\n".join(lines) + "\n"
 
 
-def _known_hosts(cluster: Cluster, results: Mapping[str, InstallResult]) -> str:
+def _known_hosts(nodes: Sequence[Node], installed: Mapping[str, InstallResult]) -> str:
     lines = []
-    for node in cluster.nodes:
-        result = results.get(node.hostname)
+    for node in nodes:
+        result = installed.get(node.hostname)
         if result is None:
             continue
         names = ",".join(dict.fromkeys([node.fqdn, node.hostname, result.address]))
         lines += [f"{names} {' '.join(key.split()[:2])}" for key in result.host_keys]
-    return "\n".join(lines) + "\n"
-
-
-def _base(cluster: Cluster, controller_key: str) -> dict[str, Any]:
-    first = cluster.nodes[0]
-    bmc_user = first.bmc.username
-    return {
-        "cluster_group": cluster.name,
-        "timezone_location": first.install.timezone,
-        "local_domain": cluster.domain,
-        "manager_email": cluster.manager_email or f"root@{cluster.domain}",
-        "recursive_dns_servers": list(first.install.dns) or [cluster.networks["upstream"].gateway],
-        "recursive_dns_search_domains": [cluster.domain],
-        "cluster_hardware": "default",
-        "cpu_governor": "performance",
-        "debian_main_repository": first.install.mirror,
-        "debian_security_repository": _security_mirror(first.install.mirror),
-        "enable_prometheus_exporters": True,
-        "grub": {"serial_console": {"default": {"console": 0}}},
-        "ipmi": {
-            "users": {
-                "admin": {"username": bmc_user, "password": "{{ pvcctl_ipmi_admin_password }}"},
-                "pvc": {"username": "pvc", "password": "{{ pvcctl_ipmi_pvc_password }}"},
-            },
-            "hosts": {node.hostname: _ipmi_host(cluster, node) for node in cluster.nodes},
-        },
-        "ipmi_user_configuration": {
-            "default": {
-                "channel": 1,
-                "admin": {"id": 2, "role": "0x4", "username": "{{ ipmi['users']['admin']['username'] }}",
-                          "password": "{{ ipmi['users']['admin']['password'] }}"},
-                "pvc": {"id": 3, "role": "0x4", "username": "{{ ipmi['users']['pvc']['username'] }}",
-                        "password": "{{ ipmi['users']['pvc']['password'] }}"},
-            }
-        },
-        "logrotate_keepcount": 7,
-        "logrotate_interval": "daily",
-        "username_email_root": "root",
-        "hosts": [{"name": f"{node.hostname}-lom", "ip": node.bmc.host} for node in cluster.nodes],
-        "admin_users": [{"name": "pvcadmin", "uid": 500,
-                         "keys": list(dict.fromkeys([controller_key, *first.install.ssh_keys])), "removed": []}],
-        "networks": _networks(cluster),
-    }
-
-
-def _bmc_password(node: Node) -> str:
-    """How Ansible gets the BMC admin password: from where the inventory reads it, so it is never
-    copied to disk; only a password written into the inventory itself is kept in secrets.yml."""
-    source = node.bmc.password_source
-    if source is None:
-        return node.bmc.password.get_secret_value()
-    kind, _, where = source.partition(":")
-    return f"{{{{ lookup('{kind}', '{where}') | trim }}}}"
-
-
-def _security_mirror(mirror: str) -> str:
-    return mirror[: -len("debian")] + "debian-security" if mirror.rstrip("/").endswith("debian") else mirror
-
-
-def _ipmi_host(cluster: Cluster, node: Node) -> dict[str, Any]:
-    entry: dict[str, Any] = {"hostname": f"{node.hostname}-lom", "address": node.bmc.host, "channel": 1}
-    for net in cluster.networks.values():
-        try:
-            inside = ipaddress.ip_address(node.bmc.host) in net.subnet
-        except ValueError:
-            inside = False  # a BMC named by DNS: its netmask is not ours to guess
-        if inside:
-            entry["netmask"] = str(net.subnet.netmask)
-            if net.gateway:
-                entry["gateway"] = net.gateway
-    return entry
-
-
-def _networks(cluster: Cluster) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    parents: dict[str, int] = {}
-    for net in cluster.networks.values():
-        if net.raw_device:
-            parents[net.raw_device] = max(parents.get(net.raw_device, 0), net.mtu)
-    for device, mtu in parents.items():
-        result[device] = {"device": device, "type": "bond" if device.startswith("bond") else "nic", "mtu": mtu}
-    for name in PVC_NETWORKS:
-        result[name] = _pvc_network(cluster, cluster.networks[name])
-    return result
-
-
-def _pvc_network(cluster: Cluster, net: NetworkConfig) -> dict[str, Any]:
-    kind = "vlan" if net.raw_device else ("bond" if net.device.startswith("bond") else "nic")
-    entry: dict[str, Any] = {"device": net.device, "type": kind}
-    if net.raw_device:
-        entry["raw_device"] = net.raw_device
-    entry |= {
-        "mtu": net.mtu,
-        "domain": net.domain or (cluster.domain if net.name == "upstream" else f"pvc-{net.name}.local"),
-        "subnet": str(net.subnet.network_address),
-        "netmask": net.subnet.prefixlen,
-        "floating_ip": net.floating_ip,
-    }
-    if net.gateway:
-        entry["gateway_ip"] = net.gateway
-    return entry
-
-
-def _pvc(cluster: Cluster) -> dict[str, Any]:
-    upstream = cluster.networks["upstream"]
-    data: dict[str, Any] = {
-        "pvc_api_listen_address": "{{ pvc_upstream_floatingip }}",
-        "pvc_api_listen_port": "7370",
-        "pvc_api_enable_authentication": True,
-        "pvc_api_enable_ssl": False,
-        "pvc_dns_database_name": "pvcdns",
-        "pvc_dns_database_user": "pvcdns",
-        "pvc_api_database_name": "pvcapi",
-        "pvc_api_database_user": "pvcapi",
-        "pvc_replication_database_user": "replicator",
-        "pvc_superuser_database_user": "postgres",
-        "pvc_asn": "65500",
-        "pvc_routers": [upstream.gateway] if upstream.gateway else [],
-        "pvc_nodes": [_pvc_node(node) for node in cluster.nodes],
-        "pvc_bridge_device": upstream.raw_device or upstream.device,
-        "pvc_bridge_mtu": upstream.mtu,
-        "pvc_sriov_enable": False,
-        "cpu_tuning": {"enabled": False, "nodes": {"system_cpus": 2, "osd_cpus": 2}},
-        "pvc_autobackup": {"enabled": False},
-        "pvc_automirror": {"enabled": False},
-    }
-    for name in PVC_NETWORKS:  # pvc-ansible's derived block, kept as its default file has it
-        for key, source in (("device", "device"), ("mtu", "mtu"), ("domain", "domain"), ("netmask", "netmask"),
-                            ("subnet", "subnet"), ("floatingip", "floating_ip")):
-            data[f"pvc_{name}_{key}"] = f"{{{{ networks['{name}']['{source}'] }}}}"
-    data["pvc_upstream_gatewayip"] = "{{ networks['upstream']['gateway_ip'] }}"
-    return data
-
-
-def _pvc_node(node: Node) -> dict[str, Any]:
-    return {
-        "hostname": node.hostname,
-        "is_coordinator": node.coordinator,
-        "node_id": node.node_id,
-        "router_id": node.addresses["upstream"],
-        "upstream_ip": node.addresses["upstream"],
-        "cluster_ip": node.addresses["cluster"],
-        "storage_ip": node.addresses["storage"],
-        "ipmi_host": f"{node.hostname}-lom",
-        "ipmi_user": "{{ ipmi['users']['pvc']['username'] }}",
-        "ipmi_password": "{{ ipmi['users']['pvc']['password'] }}",
-    }
+    return "".join(line + "\n" for line in lines)
 
 
 def _yaml(data: dict[str, Any], cluster: Cluster) -> str:

@@ -7,6 +7,7 @@ digits of a hostname are its node id, node 1 is a coordinator, 1 (test only), 3 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -95,9 +96,13 @@ class Checker:
 def resolve(shape: InventoryFile, source: Path) -> tuple[m.Cluster | None, list[RuleProblem]]:
     check = Checker(source.resolve().parent)
     networks = {name: _network(check, name, getattr(shape.networks, name)) for name in m.PVC_NETWORKS}
+    bmc_net = shape.networks.bmc
+    if bmc_net is not None and not _usable(ipaddress.ip_network(bmc_net.subnet), bmc_net.gateway):
+        check.error(("networks", "bmc", "gateway"), f"{bmc_net.gateway} is not a host address inside {bmc_net.subnet}")
     ids = _node_ids(check, shape.nodes)
     _unique_names(check, shape.nodes, ids)
     _coordinators(check, shape.nodes, ids)
+    _cluster_wide(check, shape)
     controller = _controller(check, shape)
     mirror = shape.defaults.install.mirror or host_debian_mirror()
     if mirror is None:
@@ -207,6 +212,8 @@ def _node(check: Checker, shape: InventoryFile, entry: NodeEntry, i: int, node_i
     at: Path_ = ("nodes", i)
     addresses = _addresses(check, entry, at, node_id, networks)
     bmc = _bmc(check, shape.defaults.bmc, entry, at)
+    if bmc is not None:
+        bmc = _bmc_lan(check, shape, entry, at + ("bmc",), bmc, networks)
     install = _install(check, shape, entry, at, mirror)
     net = _install_network(check, shape, entry, at, addresses, networks["upstream"])
     if bmc is None or install is None or net is None:
@@ -263,6 +270,68 @@ def _bmc(check: Checker, defaults: BmcSettings, entry: NodeEntry, at: Path_) -> 
         return None
     return m.BmcConfig(entry.bmc.address.rstrip("/"), values["username"], password, verify, ca_bundle, fingerprint,
                        source)
+
+
+def _bmc_lan(check: Checker, shape: InventoryFile, entry: NodeEntry, at: Path_, bmc: m.BmcConfig,
+             networks: dict[str, m.NetworkConfig]) -> m.BmcConfig | None:
+    """The BMC's netmask and gateway, which pvc-ansible's base role sets on the BMC with its address:
+    bmc.netmask/.gateway (the node's, else defaults.bmc's), else networks.bmc's, else those of the
+    PVC network the BMC's address is in."""
+    try:
+        address = ipaddress.ip_address(bmc.host)
+    except ValueError:
+        check.error(at + ("address",), f"{bmc.host!r} is a name; pvc-ansible sets the BMC's own address from it "
+                    "(ipmitool lan set ipaddr): write the BMC's IPv4 address in the URL")
+        return None
+    values = _merged(shape.defaults.bmc, entry.bmc)
+    netmask, gateway = values.get("netmask"), values.get("gateway")
+    where = "bmc.netmask and bmc.gateway"
+    if shape.networks.bmc is not None and address in ipaddress.ip_network(shape.networks.bmc.subnet):
+        netmask = netmask or str(ipaddress.ip_network(shape.networks.bmc.subnet).netmask)
+        gateway = gateway or shape.networks.bmc.gateway
+        where = "networks.bmc"
+    for net in networks.values():
+        if address in net.subnet and net.subnet.version == 4:
+            netmask, gateway = netmask or str(net.subnet.netmask), gateway or net.gateway
+    if address.version != 4 or not netmask or not gateway:
+        missing = " and ".join(k for k, v in (("netmask", netmask), ("gateway", gateway)) if not v) or "an IPv4 address"
+        check.error(at + ("address",), f"no {missing} for BMC {address}: pvc-ansible sets the BMC's address, netmask "
+                    "and gateway; add networks.bmc {subnet, gateway} (or bmc.netmask and bmc.gateway)")
+        return None
+    if ipaddress.ip_address(gateway) not in ipaddress.ip_network(f"{address}/{netmask}", strict=False):
+        check.error(at + ("address",), f"the BMC's gateway {gateway} is not inside {address}/{netmask} "
+                    f"(from {where}); fix the gateway or the netmask")
+        return None
+    return dataclasses.replace(bmc, netmask=netmask, gateway=gateway)
+
+
+# Values a cluster has one of, and why: a node may repeat the cluster's value but not differ from it.
+CLUSTER_WIDE = {
+    "release": "one live ISO, built from one Debian release, installs every node",
+    "mirror": "one live ISO is built from one mirror, and pvc-ansible's debian_main_repository is one per cluster",
+    "apt_proxy": "one live ISO is built through one proxy",
+    "timezone": "pvc-ansible's timezone_location is one per cluster",
+    "dns": "pvc-ansible's recursive_dns_servers is one per cluster",
+    "ssh_keys": "pvc-ansible's admin_users (and the deploy user's keys) are the same on every node",
+}
+
+
+def _cluster_wide(check: Checker, shape: InventoryFile) -> None:
+    """Refuse a node whose install settings differ from the other nodes' in a value the cluster has
+    only one of (the first node that differs from the first node is reported, at its own key)."""
+    for key, why in CLUSTER_WIDE.items():
+        default = getattr(shape.defaults.install, key)
+        first = shape.nodes[0]
+        first_value = getattr(first.install, key) or default
+        for i, entry in enumerate(shape.nodes[1:], start=1):
+            value = getattr(entry.install, key) or default
+            if value != first_value:
+                node_set = getattr(entry.install, key) is not None
+                at: Path_ = ("nodes", i, "install", key) if node_set else ("nodes", 0, "install", key)
+                check.error(at, f"{entry.hostname if node_set else first.hostname} differs from "
+                            f"{first.hostname if node_set else entry.hostname} in install.{key}: a cluster has "
+                            f"one ({why}); set it once in defaults.install")
+                break
 
 
 def _install(check: Checker, shape: InventoryFile, entry: NodeEntry, at: Path_, mirror: str) -> m.InstallConfig | None:

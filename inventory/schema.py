@@ -39,6 +39,16 @@ def _ip(value: str) -> str:
     return value
 
 
+def _netmask(value: str) -> str:
+    if value.count(".") != 3:
+        raise ValueError(f"write the netmask dotted, as in 255.255.255.0 (ipmitool takes it so), not {value!r}")
+    try:
+        ipaddress.IPv4Network(f"0.0.0.0/{value}")
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 netmask (as in 255.255.255.0)") from None
+    return value
+
+
 def _disk_hint(value: str) -> str:
     DiskHint.parse(value)
     return value
@@ -109,6 +119,10 @@ class BmcSettings(Strict):
     fingerprint: str | None = Field(
         None, pattern=FINGERPRINT, description="pinned SHA-256 fingerprint of the BMC certificate (hex)"
     )
+    netmask: Annotated[str, AfterValidator(_netmask)] | None = Field(
+        None, description="the BMC's netmask (pvc-ansible sets it on the BMC); default: networks.bmc's"
+    )
+    gateway: IP | None = Field(None, description="the BMC's default gateway; default: networks.bmc's")
 
 
 class NodeBmc(BmcSettings):
@@ -200,10 +214,23 @@ class PvcNetwork(Strict):
         return value
 
 
+class BmcNetwork(Strict):
+    """The network the BMCs are on (pvc-ansible sets each BMC's address, netmask and gateway)."""
+
+    subnet: str = Field(..., description="network/prefix, e.g. 10.100.1.0/24")
+    gateway: IP = Field(..., description="the BMCs' default gateway")
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, value: str) -> str:
+        return PvcNetwork._subnet(value)
+
+
 class Networks(Strict):
     upstream: PvcNetwork
     cluster: PvcNetwork
     storage: PvcNetwork
+    bmc: BmcNetwork | None = Field(None, description="the BMCs' network; default: the PVC network they are in")
 
 
 class NodeAddresses(Strict):
@@ -235,7 +262,7 @@ class ControllerSettings(Strict):
     listen: str = Field("0.0.0.0:8740", pattern=r"^\S+:\d{1,5}$", description="host:port the controller binds")
     url: str = Field(..., pattern=r"^https?://[^/\s]+(:\d+)?/?$", description="how BMCs and live nodes reach it")
     ssh_key: Path | None = Field(None, description="the controller's SSH private key; default: generated")
-    state_dir: Path = Field(Path("runs"), description="where runs, logs and the ISO cache go")
+    state_dir: Path = Field(Path("runs"), description="where runs, logs, the ISO cache and each cluster's state go")
     iso: str | None = Field(None, description="a prebuilt ISO: a local path or an http(s) URL")
     lab: bool = Field(False, description="a lab's inventory (pvcctl lab up writes it): the ISO is also served to "
                                          "loopback, and the installs may be simulated ones")

@@ -247,6 +247,7 @@ class QemuLab:
                              "device": "enp0s5"},
                 "cluster": {"subnet": "10.250.0.0/24", "floating_ip": "10.250.0.250", "device": "enp0s5"},
                 "storage": {"subnet": "10.251.0.0/24", "floating_ip": "10.251.0.250", "device": "enp0s5"},
+                "bmc": {"subnet": "127.0.0.0/16", "gateway": "127.0.255.254"},  # the emulated BMCs (127.0.1.x)
             },
             "nodes": [{"hostname": name, "coordinator": i < 3 if self.count >= 3 else i == 0,
                        "bmc": {"address": b.url}, "install_network": {"mac": box.macs[0]}}

@@ -405,6 +405,7 @@ class SimLab:
                              "device": "eth0"},
                 "cluster": {"subnet": "10.250.0.0/16", "floating_ip": "10.250.255.250", "device": "eth1"},
                 "storage": {"subnet": "10.251.0.0/16", "floating_ip": "10.251.255.250", "device": "eth1"},
+                "bmc": {"subnet": "127.0.0.0/16", "gateway": "127.0.255.254"},  # the emulated BMCs (127.0.1.x)
             },
             "nodes": [{"hostname": self.hostname(i), "coordinator": i < min(3, self.count) if self.count >= 3
                        else i == 0, "bmc": {"address": b.url}} for i, b in enumerate(self.bmc_lab.bmcs)],

@@ -25,6 +25,7 @@ networks:
   upstream: {{subnet: 10.100.0.0/24, gateway: 10.100.0.254, floating_ip: 10.100.0.250, device: eno1}}
   cluster: {{subnet: 10.0.0.0/24, floating_ip: 10.0.0.254, device: eno2}}
   storage: {{subnet: 10.0.1.0/24, floating_ip: 10.0.1.254, device: eno3}}
+  bmc: {{subnet: 127.0.0.0/16, gateway: 127.0.255.254}}
 nodes:
 {nodes}
 """

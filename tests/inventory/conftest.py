@@ -24,7 +24,7 @@ defaults:
     interface: eno1
 networks:
   upstream:
-    subnet: 10.100.0.0/24
+    subnet: 10.100.0.0/23
     gateway: 10.100.0.254
     floating_ip: 10.100.0.250
     device: eno1

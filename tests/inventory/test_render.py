@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from core.errors import UserError
 from core.mirror import host_debian_mirror
 from inventory.load import load_inventory
 from inventory.pvc_ansible import InstallResult, render
+from inventory.state import ClusterState
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -29,8 +31,8 @@ FIXED_SECRETS = {
     "pvc_replication_database_password": "repl-pw", "pvc_superuser_database_password": "su-pw",
     "pvcctl_ipmi_pvc_password": "ipmi-pw",
 }
-RESULTS = {"hv1": InstallResult("10.100.0.1", ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv1HostKey root@hv1",)),
-           "hv2": InstallResult("10.100.0.2", ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv2HostKey root@hv2",))}
+RESULTS = {f"hv{i}": InstallResult(f"10.100.0.{i}", (f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv{i}HostKey root@hv{i}",),
+                                    run_id="run-1", installed_at=1700000000.0 + i) for i in (1, 2, 3)}
 
 
 @pytest.fixture
@@ -45,9 +47,14 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def with_fixed_secrets(out: Path) -> None:
+    """Secrets a render of an older pvcctl left in `out`: the cluster's state adopts them."""
     path = out / "group_vars" / "cluster1" / "secrets.yml"
     path.parent.mkdir(parents=True)
-    YAML(typ="safe").dump(FIXED_SECRETS, path)
+    YAML(typ="safe").dump(FIXED_SECRETS | {"pvcctl_ipmi_admin_password": "{{ lookup('env', 'X') }}"}, path)
+
+
+def state_secrets(cluster) -> dict:
+    return YAML(typ="safe").load(ClusterState.open(cluster).secrets_file())
 
 
 def test_golden_output_for_the_example(example, tmp_path: Path) -> None:
@@ -63,6 +70,7 @@ def test_golden_output_for_the_example(example, tmp_path: Path) -> None:
     assert got == tree(GOLDEN)
     assert (out / "ceph").is_symlink() and os.readlink(out / "ceph") == "files"
     assert (out / "files" / "cluster1").is_dir()
+    assert state_secrets(example) == FIXED_SECRETS  # adopted, without the old render's other keys
 
 
 def test_render_twice_gives_identical_bytes_and_keeps_secrets(example, tmp_path: Path) -> None:
@@ -81,23 +89,30 @@ def test_secrets_file_is_private_and_bmc_password_is_not_copied(example, tmp_pat
     render(example, out, controller_key=CONTROLLER_KEY)
     secrets = out / "group_vars" / "cluster1" / "secrets.yml"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ClusterState.open(example).secrets_file().stat().st_mode) == 0o600
+    assert stat.S_IMODE(ClusterState.open(example).directory.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0o044 for p in out.rglob("*.yml") if p != secrets)
     everything = "".join(tree(out).values())
     assert "example-bmc-password" not in everything
-    assert "lookup('env', 'PVC_BMC_PASSWORD')" in secrets.read_text()
+    assert "lookup('env', 'PVC_BMC_PASSWORD') or undef(" in secrets.read_text()
 
 
-def test_fresh_secrets_differ_between_clusters(example, tmp_path: Path) -> None:
+def test_secrets_are_the_clusters_not_the_output_directorys(example, tmp_path: Path) -> None:
     render(example, tmp_path / "a", controller_key=CONTROLLER_KEY)
     render(example, tmp_path / "b", controller_key=CONTROLLER_KEY)
     a, b = (YAML(typ="safe").load(tmp_path / d / "group_vars/cluster1/secrets.yml") for d in "ab")
-    assert a["root_password"] != b["root_password"] and a["pvc_api_secret_key"] != b["pvc_api_secret_key"]
+    assert a == b and a["root_password"] == state_secrets(example)["root_password"]
+    other = dataclasses.replace(example, controller=dataclasses.replace(example.controller,
+                                                                        state_dir=tmp_path / "elsewhere"))
+    render(other, tmp_path / "c", controller_key=CONTROLLER_KEY)
+    c = YAML(typ="safe").load(tmp_path / "c/group_vars/cluster1/secrets.yml")
+    assert c["root_password"] != a["root_password"] and c["pvc_api_secret_key"] != a["pvc_api_secret_key"]
 
 
 def test_a_failed_render_leaves_the_directory_as_it_was(example, tmp_path: Path) -> None:
     out = tmp_path / "out"
     render(example, out, controller_key=CONTROLLER_KEY)
-    (out / "group_vars" / "cluster1" / "secrets.yml").write_text("root_password: [unclosed\n")
+    ClusterState.open(example).secrets_file().write_text("root_password: [unclosed\n")
     before = tree(out)
     with pytest.raises(UserError, match="cannot read the kept secrets"):
         render(example, out, controller_key=CONTROLLER_KEY, results=RESULTS)
@@ -126,6 +141,8 @@ def test_ansible_inventory_sees_the_group_hosts_and_variables(example, tmp_path:
 def test_cli_render_and_results(example, tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"hv3": {"address": "10.100.0.3", "host_keys": ["ssh-ed25519 AAAAkey3 root"]}}))
+    # a render writes only to -o and the cluster's state directory
+    before = {p for p in tmp_path.rglob("*")}
     env = {**os.environ, "PVC_BMC_PASSWORD": "x"}
     cmd = [sys.executable, "-c", "from pvcctl.cli import main; main()", "inventory", "render",
            str(tmp_path / "cluster.yml"), "-o", str(tmp_path / "out"), "--results", str(results)]
@@ -133,6 +150,10 @@ def test_cli_render_and_results(example, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ansible-playbook -i hosts -l cluster1 -e do_bootstrap=yes pvc.yml" in done.stdout
     assert (tmp_path / "out" / "known_hosts").read_text() == "hv3.c1.example.tld,hv3,10.100.0.3 ssh-ed25519 AAAAkey3\n"
+    assert "wrote 5 files" in done.stdout and "(1 nodes: hv3)" in done.stdout
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert all(p.is_relative_to(tmp_path / "out") or p.is_relative_to(tmp_path / "runs" / "cluster1") or
+               p == tmp_path / "runs" for p in new), new
     results.write_text(json.dumps({"hv9": {"address": "10.100.0.9"}}))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2

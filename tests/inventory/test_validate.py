@@ -96,7 +96,7 @@ def test_shape_rules(write, old: str, new: str, expected: str) -> None:
         ("  - hostname: hv3\n", "  - hostname: hv3\n    addresses: {cluster: 10.0.0.1}\n",
          "38:26: nodes[2].addresses.cluster: cluster address 10.0.0.1 is also hv1's; each must be unique"),
         ("    floating_ip: 10.100.0.250", "    floating_ip: 10.200.0.250",
-         "20:18: networks.upstream.floating_ip: 10.200.0.250 is not a host address inside 10.100.0.0/24"),
+         "20:18: networks.upstream.floating_ip: 10.200.0.250 is not a host address inside 10.100.0.0/23"),
         # BMC addresses unique and https URLs
         ('address: "https://10.100.1.3"', 'address: "https://10.100.1.2"',
          "39:20: nodes[2].bmc.address: BMC address 10.100.1.2:443 is also hv2's; each must be unique"),
@@ -217,3 +217,48 @@ def test_the_shipped_examples_are_valid(tmp_path: Path, monkeypatch: pytest.Monk
     assert hv1.bmc.username == "admin"
     assert hv1.bmc.fingerprint == "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     assert str(hv1.install_network.address) == "10.100.0.11/24" and hv1.install_network.mac == "52:54:00:12:34:01"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # pvc-ansible sets each BMC's address, netmask and gateway: all must be known
+        ('"https://10.100.1.3"', '"https://10.9.1.3"',
+         "39:20: nodes[2].bmc.address: no netmask and gateway for BMC 10.9.1.3: pvc-ansible sets the BMC's address, "
+         "netmask and gateway; add networks.bmc {subnet, gateway} (or bmc.netmask and bmc.gateway)"),
+        ('"https://10.100.1.3"', '"https://bmc3.example.tld"',
+         "39:20: nodes[2].bmc.address: 'bmc3.example.tld' is a name; pvc-ansible sets the BMC's own address from it "
+         "(ipmitool lan set ipaddr): write the BMC's IPv4 address in the URL"),
+        ('{address: "https://10.100.1.3"}', '{address: "https://10.9.1.3", netmask: 255.255.0.0, gateway: 10.8.0.1}',
+         "39:20: nodes[2].bmc.address: the BMC's gateway 10.8.0.1 is not inside 10.9.1.3/255.255.0.0 "
+         "(from bmc.netmask and bmc.gateway); fix the gateway or the netmask"),
+        ('{address: "https://10.100.1.3"}', '{address: "https://10.9.1.3", netmask: /16, gateway: 10.9.0.1}',
+         "39:49: nodes[2].bmc.netmask: write the netmask dotted, as in 255.255.255.0 (ipmitool takes it so), "
+         "not '/16'"),
+        ("nodes:\n", "  bmc: {subnet: 10.9.0.0/16, gateway: 10.10.0.1}\nnodes:\n",
+         "30:39: networks.bmc.gateway: 10.10.0.1 is not a host address inside 10.9.0.0/16"),
+        # values a cluster has one of
+        ('{address: "https://10.100.1.3"}', '{address: "https://10.100.1.3"}\n    install: {timezone: Europe/Paris}',
+         "40:25: nodes[2].install.timezone: hv3 differs from hv1 in install.timezone: a cluster has one "
+         "(pvc-ansible's timezone_location is one per cluster); set it once in defaults.install"),
+        ('{address: "https://10.100.1.3"}', '{address: "https://10.100.1.3"}\n    install: {mirror: http://m/debian}',
+         "40:23: nodes[2].install.mirror: hv3 differs from hv1 in install.mirror: a cluster has one (one live ISO is "
+         "built from one mirror, and pvc-ansible's debian_main_repository is one per cluster); set it once in "
+         "defaults.install"),
+    ],
+)
+def test_bmc_network_and_cluster_wide_rules(write, old: str, new: str, expected: str) -> None:
+    assert old in BASE
+    found = problems(write(BASE.replace(old, new, 1)))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_the_bmc_network_gives_netmask_and_gateway(write) -> None:
+    text = BASE.replace('"https://10.100.1.3"', '"https://10.9.1.3"').replace(
+        "nodes:\n", "  bmc: {subnet: 10.9.0.0/16, gateway: 10.9.255.254}\nnodes:\n")
+    cluster = load_inventory(write(text))
+    assert (cluster.nodes[2].bmc.netmask, cluster.nodes[2].bmc.gateway) == ("255.255.0.0", "10.9.255.254")
+    assert (cluster.nodes[0].bmc.netmask, cluster.nodes[0].bmc.gateway) == ("255.255.254.0", "10.100.0.254")
+    same = BASE.replace('{address: "https://10.100.1.3"}',
+                        '{address: "https://10.100.1.3"}\n    install: {dns: [10.100.0.254]}')
+    assert load_inventory(write(same)).nodes[2].install.dns == ("10.100.0.254",)  # repeating the cluster's value
