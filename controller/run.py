@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
@@ -29,8 +28,8 @@ from controller.journal import Journal
 from controller.live import build_installer_zipapp
 from controller.node.events import Board, Event, EventBus, EventKind, NodeLogHandler
 from controller.node.job import JobOutcome
-from controller.node.results import VerifyResult
-from controller.node.states import NodeState, Phase
+from controller.node.results import CollectResult, VerifyResult
+from controller.node.states import NodeState
 from controller.node.steps import Limits, Services
 from controller.plans import plan_for
 from controller.preflight import check_controller_address
@@ -46,8 +45,8 @@ from core.keys import fingerprint
 from installer.plan import Plan
 from inventory.load import load_inventory
 from inventory.model import Cluster, Node
-from inventory.pvc_ansible import InstallResult, render
-from inventory.state import controller_key
+from inventory.pvc_ansible import check_render_secrets, next_step, render
+from inventory.state import ClusterState, InstallResult, controller_key
 from iso.resolve import IsoSource, resolve_iso
 
 __all__ = ["DeployOptions", "run_deploy"]
@@ -59,7 +58,9 @@ async def run_deploy(opts: DeployOptions) -> int:
     """The whole deploy; returns the exit status (0 only when every node of the run is done)."""
     cluster = opts.cluster or load_inventory(opts.inventory)
     check_controller_address(cluster)
+    check_render_secrets(cluster)
     client_key, public_key = controller_key(cluster)
+    state = ClusterState.open(cluster)
     journal, run_nodes, starts = open_run(cluster, opts)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(journal.close)
@@ -87,14 +88,14 @@ async def run_deploy(opts: DeployOptions) -> int:
         http = await stack.enter_async_context(new_http_session())
         concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
         services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
+        services.on_installed = _recorder(state, journal.run_dir.name)
         deployment = Deployment([nodes[n] for n in starts], services, deadlines=cluster.deploy.deadlines,
                                 retries=cluster.deploy.retries)
         stack.enter_context(_signals(deployment.request_stop))
         bus.emit(Event("", EventKind.RUN, f"deploying {', '.join(starts)} from {journal.run_dir}"))
         async with terminal.live(board):
             outcomes = await deployment.run(starts)
-        return _finish(cluster, opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes),
-                       public_key)
+        return _finish(cluster, opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes), state)
 
 
 async def _iso(cluster: Cluster, public_key: str, bus: EventBus) -> IsoSource:
@@ -192,30 +193,27 @@ def _with_earlier(journal: Journal, run_nodes: list[str], outcomes: dict[str, Jo
             for name in run_nodes}
 
 
+def _recorder(state: ClusterState, run_id: str) -> Callable[[str, VerifyResult, CollectResult], None]:
+    def record(node: str, verified: VerifyResult, collected: CollectResult) -> None:
+        state.record_install(node, InstallResult(verified.address, verified.host_keys, collected.disk, None, run_id))
+    return record
+
+
 def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Board, terminal: Terminal,
-            outcomes: dict[str, JobOutcome], public_key: str) -> int:
-    """The pvc-ansible inventory when every node of the run is done (or --partial); the summary; the exit
-    status."""
+            outcomes: dict[str, JobOutcome], state: ClusterState) -> int:
+    """The pvc-ansible inventory of the whole cluster when every node of the run is done (or --partial:
+    the failed ones stay out of Ansible's reach); the summary; the exit status."""
     done = [name for name, outcome in outcomes.items() if outcome.state is NodeState.DONE]
     all_done = len(done) == len(outcomes)
     journal.set_meta("finished", str(time.time()))
     out: Path | None = None
+    hint = ""
     if all_done or (opts.partial and done):
         out = journal.run_dir / "pvc-ansible"
-        # only the nodes this run installed: with --partial the failed ones stay out of Ansible's reach
-        finished = dataclasses.replace(cluster, nodes=tuple(n for n in cluster.nodes if n.hostname in done))
-        render(finished, out, controller_key=public_key, results=_install_results(outcomes, done))
+        report = render(cluster, out, state=state)  # every node the cluster has installed, this run's among them
+        for warning in report.warnings:
+            terminal.warn(warning)
+        hint = next_step(cluster, report)
         journal.set_meta("inventory_out", str(out))
-    # a new cluster: pvc-ansible bootstraps it with do_bootstrap (never again on a running cluster)
-    playbook = f"ansible-playbook -i {out}/hosts -l {cluster.name} -e do_bootstrap=yes pvc.yml"
-    terminal.summary(board.snapshot(), journal.run_dir, out, [] if all_done else done, playbook)
+    terminal.summary(board.snapshot(), journal.run_dir, out, [] if all_done else done, hint)
     return 0 if all_done else 1
-
-
-def _install_results(outcomes: dict[str, JobOutcome], done: list[str]) -> dict[str, InstallResult]:
-    results = {}
-    for name in done:
-        verified = outcomes[name].results[Phase.VERIFY]
-        assert isinstance(verified, VerifyResult)
-        results[name] = InstallResult(verified.address, verified.host_keys)
-    return results

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.engine import StartPoint
-from controller.journal import JOURNAL_FILE, Journal
+from controller.journal import Journal
 from controller.node.states import NodeState, Phase
 from core.errors import UserError
 from inventory.model import Cluster
-from inventory.state import cluster_dir
+from inventory.state import ClusterState, cluster_dir
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str],
     if not (opts.resume or opts.retry):
         run_nodes = _select(all_names, opts.only, f"inventory {opts.inventory}")
         if not opts.reinstall:
-            _refuse_to_reinstall(directory, run_nodes)
+            _refuse_to_reinstall(cluster, run_nodes)
         meta = {"inventory": str(opts.inventory.resolve()), "cluster": cluster.name, "nodes": ",".join(run_nodes)}
         return Journal.create(directory, meta), run_nodes, {n: StartPoint(Phase.PREFLIGHT) for n in run_nodes}
     run_dir = opts.run_dir or Journal.latest(directory)
@@ -70,27 +70,18 @@ def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str],
 
 
 class ReinstallError(UserError):
-    """A fresh deploy would wipe nodes that an earlier run installed."""
+    """A deploy or a retry would wipe nodes that are installed."""
 
 
-def _refuse_to_reinstall(directory: Path, names: list[str]) -> None:
-    """Nodes whose latest record in an earlier run is `done` hold a working system: a new run would
-    wipe them. Say which, and by which run, unless the user said --reinstall."""
-    installed: dict[Path, list[str]] = {}
-    seen: set[str] = set()
-    for path in sorted(directory.glob(f"*/{JOURNAL_FILE}"), reverse=True):  # newest run first
-        journal = Journal(path.parent)
-        try:
-            records = journal.nodes()
-        finally:
-            journal.close()
-        for name in names:
-            if name in seen or name not in records:
-                continue
-            seen.add(name)
-            if records[name].state is NodeState.DONE:
-                installed.setdefault(path.parent, []).append(name)
-    if installed:
-        by_run = "; ".join(f"{', '.join(nodes)} by {run}" for run, nodes in installed.items())
-        raise ReinstallError(f"installed already: {by_run}. A new deploy wipes their disks again: add --reinstall "
+def _refuse_to_reinstall(cluster: Cluster, names: list[str]) -> None:
+    """Nodes the cluster's state records as installed hold a working system: a new run would wipe
+    them. Say which, and by which run, unless the user said --reinstall."""
+    installed = ClusterState.open(cluster).installed()
+    by_run: dict[str, list[str]] = {}
+    for name in names:
+        if name in installed:
+            by_run.setdefault(installed[name].run_id or "an earlier run", []).append(name)
+    if by_run:
+        runs = "; ".join(f"{', '.join(nodes)} by {cluster_dir(cluster) / run}" for run, nodes in by_run.items())
+        raise ReinstallError(f"installed already: {runs}. A new deploy wipes their disks again: add --reinstall "
                              "to do that, pick other nodes with --only, or continue an unfinished run with --resume")

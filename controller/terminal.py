@@ -72,17 +72,21 @@ class Terminal:
             await asyncio.sleep(REDRAW_SECONDS)
             screen.update(progress_table(self.cluster, board.snapshot()))
 
+    def warn(self, message: str) -> None:
+        """A line the user must read once (a node left out of the render), on stderr."""
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
     def summary(self, rows: list[dict[str, Any]], run_dir: Path, out: Path | None, partial: list[str],
-                playbook: str) -> None:
+                hint: str) -> None:
         """The end of the run: every node's result, where the pvc-ansible inventory went, what next."""
         if self.json_lines:
             print(json.dumps({"summary": rows, "run_dir": str(run_dir), "inventory": str(out) if out else None,
-                              "next": playbook if out else None}), flush=True)
+                              "next": hint or None}), flush=True)
             return
         Console(width=max(Console().width, 160)).print(summary_table(self.cluster, rows))
         if out is not None:
             print(f"pvc-ansible inventory written to {out}" + (f" (partial: {', '.join(partial)})" if partial else ""))
-            print(f"next, from a pvc-ansible checkout: {playbook}   (do_bootstrap on the first run only)")
+            print(hint)
         else:
             print(f"not every node is done: no pvc-ansible inventory written (use --partial for one anyway); "
                   f"run directory {run_dir}; start failed nodes over with pvcctl retry NODE...")

@@ -55,6 +55,13 @@ class CollectResult:
     def host_keys(self) -> tuple[str, ...]:
         return tuple(self.report.get("ssh_host_keys") or ())
 
+    @property
+    def disk(self) -> str | None:
+        """The disk the installer chose: its stable /dev/disk/by-id name where it has one."""
+        disk = self.report.get("disk") or {}
+        by_id = [str(link) for link in disk.get("links") or () if str(link).startswith("/dev/disk/by-id/")]
+        return by_id[0] if by_id else disk.get("path")
+
 
 @dataclass(frozen=True)
 class FinalizeResult:

@@ -85,6 +85,9 @@ class Services:
     logs: Path
     run_id: str
     poll: float = 1.0  # how often to look again (progress file, a rebooting node's SSH)
+    # told when a node's installed system answered: the run keeps it in the cluster's state at once, so
+    # a later run knows the node is installed even if this controller dies before the run ends
+    on_installed: Callable[[str, VerifyResult, CollectResult], None] = lambda node, verified, collected: None
 
 
 @dataclass
@@ -270,7 +273,8 @@ async def finalize(ctx: NodeContext) -> FinalizeResult:
 async def verify(ctx: NodeContext) -> VerifyResult:
     """SSH in as the deploy user, trusting only the host keys the installer reported."""
     where = ctx.result(Phase.LIVE, LiveResult)
-    host_keys = ctx.result(Phase.COLLECT, CollectResult).host_keys
+    collected = ctx.result(Phase.COLLECT, CollectResult)
+    host_keys = collected.host_keys
     address = ctx.node.management_address or where.address
     target = SshTarget(address, where.port, ctx.node.install.deploy_user, host_keys, ctx.services.client_key,
                        ctx.name)
@@ -278,7 +282,9 @@ async def verify(ctx: NodeContext) -> VerifyResult:
     hostname = (await _until_ssh_answers(ctx, target, "verify", "hostname")).strip()
     ctx.say(f"installed system answers at {address} as {hostname} ({time.monotonic() - started:.1f}s)",
             Phase.VERIFY)
-    return VerifyResult(address, host_keys, hostname)
+    verified = VerifyResult(address, host_keys, hostname)
+    ctx.services.on_installed(ctx.name, verified, collected)
+    return verified
 
 
 async def _until_ssh_answers(ctx: NodeContext, target: SshTarget, phase: str, command: str = "true") -> str:

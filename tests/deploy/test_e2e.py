@@ -41,7 +41,7 @@ async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, t
     run = str(sorted((tmp_path / "lab" / "runs" / "simlab").glob("*/journal.sqlite"))[-1].parent)
     out = Path(run) / "pvc-ansible"
     assert f"pvc-ansible inventory written to {out}" in result.out
-    assert f"ansible-playbook -i {out}/hosts" in result.out
+    assert f"cp -r {out}/. . && ansible-playbook -i hosts -l simlab -e do_bootstrap=yes pvc.yml" in result.out
     hosts = (out / "hosts").read_text()
     known = (out / "known_hosts").read_text().splitlines()
     for n in range(1, 6):
