@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from lab.bmc import DellJob, LabBmc, Refusal, never
+from lab.bmc import LabBmc
+from lab.dell_jobs import DellJob
+from lab.faults import Refusal, never
 
 BMC_KEY = web.AppKey("bmc", LabBmc)
 ROOT = "/redfish/v1"
