@@ -26,8 +26,6 @@ from core.errors import OperationError
 
 INSTALLER_PACKAGE = Path(__file__).resolve().parent.parent / "installer"
 CONNECT_TIMEOUT = 10.0
-SIMULATE_FILE = "pvc-simulate.json"
-STEP_DELAY_FILE = "pvc-simulate.delay"
 
 
 class LiveError(OperationError):
@@ -156,12 +154,8 @@ class RemoteInstall:
             (Path(tmp) / "plan.json").write_text(json.dumps(plan, indent=2))
             await self.session.put(installer, self.path("installer.pyz"))
             await self.session.put(Path(tmp) / "plan.json", self.path("plan.json"))
-        # A simulated machine (lab/sim.py) says so with pvc-simulate.json in the login's home: the
-        # installer then reads its recorded disks and touches nothing. A real live system has none.
-        simulate = (f"$(test -e ~/{SIMULATE_FILE} && echo --simulate ~/{SIMULATE_FILE} "
-                    f"--step-delay $(cat ~/{STEP_DELAY_FILE} 2>/dev/null || echo 0))")
-        inner = (f"python3 installer.pyz run plan.json --report report.json --log install.log --target target "
-                 f"{simulate} > progress.jsonl 2> stderr.log; echo $? > exit_status")
+        inner = ("python3 installer.pyz run plan.json --report report.json --log install.log --target target "
+                 "> progress.jsonl 2> stderr.log; echo $? > exit_status")
         # setsid + a closed stdin/stdout: the installer belongs to no SSH session, so a dropped link
         # or a killed controller never stops it; `started` marks that it was launched exactly once.
         await self.session.run(

@@ -1,20 +1,17 @@
 """The lab BMC: one emulated Redfish BMC's state and behaviour, vendor quirks included.
 
 `LabBmc` holds what a BMC knows (sessions, virtual media slots, ETags, tasks) and drives a `Machine`
-(lab/machine.py). lab/bmc_http.py serves it over HTTPS. Refusals are `Refusal` exceptions carrying
+(lab/machine.py); an iDRAC's configuration jobs are its `DellJobQueue` (lab/dell_jobs.py).
+lab/bmc_http.py serves it over HTTPS. Refusals are `Refusal` exceptions (lab/faults.py) carrying
 the status and Redfish MessageId a real BMC of that personality answers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import math
 import random
-import re
 import secrets
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,75 +19,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from lab.machine import PHYSICAL_OPTICAL, BootOverride, Machine
+from lab.dell_jobs import DELL_JOB_SECONDS, OTHER_JOB, DellJob, DellJobQueue
+from lab.faults import Faults, Refusal
+from lab.machine import PHYSICAL_OPTICAL, Machine
 from lab.personalities import Personality, SlotSpec
 
 ISO_MAGIC_OFFSET = 0x8001  # "CD001" of the ISO 9660 primary volume descriptor (sector 16)
-
-# Dell's ServerBoot.1#FirstBootDevice values and what they boot here: VCD-DVD is the virtual CD,
-# CD-DVD the machine's own optical drive.
-SCP_BOOT_DEVICES = {"VCD-DVD": "Cd", "CD-DVD": PHYSICAL_OPTICAL, "HDD": "Hdd", "PXE": "Pxe", "Normal": "None",
-                    "BIOS": "BiosSetup"}
-SCP_TARGETS = ("ALL", "IDRAC", "BIOS", "NIC", "RAID", "FC", "LifecycleController", "System", "EventFilters")
-DELL_JOB_SECONDS = 4.0  # a Lifecycle Controller configuration job runs for seconds (times time_scale)
-
-
-class Refusal(Exception):
-    """A refused request. `with_code` False leaves out error.code, as NVIDIA DGX BMCs do."""
-
-    def __init__(self, status: int, message_id: str, message: str, headers: dict[str, str] | None = None,
-                 *, with_code: bool = True):
-        self.status = status
-        self.message_id = message_id
-        self.message = message
-        self.headers = headers or {}
-        self.with_code = with_code
-        super().__init__(f"{status} {message_id}: {message}")
-
-
-class JobFailed(Exception):
-    """A Dell job that ends Failed, with its MessageId and Message."""
-
-    def __init__(self, message_id: str, message: str):
-        self.message_id = message_id
-        self.message = message
-        super().__init__(f"{message_id}: {message}")
-
-
-@dataclass
-class DellJob:
-    """A Lifecycle Controller job: Running for a while, then it applies and says how that went.
-
-    A configuration job that waits for the server's next restart is Scheduled until then: what the
-    iDRAC calls pending configuration. A Running job ends at `done_at` (inf: when a test says so).
-    """
-
-    id: str
-    done_at: float
-    run: Callable[[], tuple[str, str]]  # applies; returns (MessageId, Message) or raises JobFailed
-    state: str = "Running"  # Scheduled, Running, then Completed or Failed
-    message_id: str = ""
-    message: str = "Importing Server Configuration Profile."
-    name: str = "Import Configuration"
-    job_type: str = "ImportConfiguration"
-
-
-@dataclass
-class Faults:
-    """Misbehaviour to inject; mutable so a test can change it while the BMC runs."""
-
-    latency: float = 0.0  # seconds added to every request
-    error_rate: float = 0.0  # share of requests answered 503
-    hang_rate: float = 0.0  # share of requests never answered
-    reset_rate: float = 0.0  # share of requests whose connection is cut
-    busy_after_power_off: float = 0.0  # seconds of 503 after a power-off
-    max_sessions: int | None = None  # overrides the personality's session limit
-    license_missing: bool = False  # virtual media answers 403 OemLicenseNotPassed
-    lost_reply_rate: float = 0.0  # share of writes that act, then lose their answer (connection cut)
-    reject_if_match: bool = False  # every If-Match other than * gets 412 (stale or foreign ETags)
-    sessions_disabled: bool = False  # no SessionService: Basic authentication only
-    config_jobs_fail: bool = False  # Dell: every configuration job ends Failed (Lifecycle Controller trouble)
-
 
 @dataclass
 class SlotState:
@@ -122,7 +56,6 @@ class LabBmc:
     _versions: dict[str, int] = field(default_factory=dict)
     _slots: dict[str, SlotState] = field(default_factory=dict)
     _tasks: dict[str, tuple[float, Callable[[], None]]] = field(default_factory=dict)
-    _jobs: dict[str, DellJob] = field(default_factory=dict)
     # Dell: attribute changes staged without a job: an import answers LC068, a restart does not apply them
     pending_changes: bool = False
     _unseen: dict[str, int] = field(default_factory=dict)  # NOTE(dell/idrac10): 404s left per new task
@@ -133,6 +66,7 @@ class LabBmc:
     def __post_init__(self) -> None:
         self._slots = {s.id: SlotState(s) for s in self.personality.slots}
         self.rng = random.Random(self.seed)
+        self.dell = DellJobQueue(self)
 
     # -- paths and versions --------------------------------------------------------------------------
 
@@ -173,6 +107,11 @@ class LabBmc:
     def _within(self, since: float, seconds: float) -> bool:
         return time.monotonic() - since < seconds * self.time_scale
 
+    def new_id(self) -> int:
+        """The next id: sessions, task monitors and Dell jobs share one counter, as on a real BMC."""
+        self._next_id += 1
+        return self._next_id
+
     # -- sessions --------------------------------------------------------------------------------------
 
     def open_session(self, username: str, password: str) -> tuple[str, str]:
@@ -184,10 +123,10 @@ class LabBmc:
         if len(self.sessions) >= limit:
             # NOTE(dell/idrac9): RAC0218 "The maximum number of user sessions is reached", as 503.
             raise Refusal(503, "Base.1.8.SessionLimitExceeded", f"the maximum of {limit} sessions is reached")
-        self._next_id += 1
+        session_id = self.new_id()
         token = secrets.token_hex(16)
-        self.sessions[token] = str(self._next_id)
-        return token, f"/redfish/v1/SessionService/Sessions/{self._next_id}"
+        self.sessions[token] = str(session_id)
+        return token, f"/redfish/v1/SessionService/Sessions/{session_id}"
 
     def close_session(self, session_id: str) -> None:
         for token, sid in list(self.sessions.items()):
@@ -227,16 +166,16 @@ class LabBmc:
         else:
             raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
         self.actions.append(f"reset {reset_type}")
-        self._bump_boot()
+        self.boot_changed()
         if reset_type not in ("ForceOff", "GracefulShutdown"):
-            self._run_scheduled_jobs()  # the server starts: the jobs waiting for it run during its POST
+            self.dell.run_scheduled_jobs()  # the server starts: the jobs waiting for it run during its POST
 
     def busy(self) -> bool:
         return self._within(self._last_off, self.faults.busy_after_power_off)
 
     # -- boot ------------------------------------------------------------------------------------------
 
-    def _bump_boot(self) -> None:
+    def boot_changed(self) -> None:
         self._bump("system")
         self._bump("settings")
 
@@ -273,145 +212,39 @@ class LabBmc:
         self.machine.boot.enabled = enabled
         self.machine.boot.mode = boot.get("BootSourceOverrideMode", self.machine.boot.mode)
         self.actions.append(f"boot {device} {enabled}")
-        self._bump_boot()
+        self.boot_changed()
 
-    # -- Dell OEM: Server Configuration Profile import --------------------------------------------------
+    # -- Dell OEM: Server Configuration Profile import (the jobs: lab/dell_jobs.py) ----------------------
 
     def import_system_configuration(self, body: dict[str, Any]) -> str:
         """Start an ImportSystemConfiguration job; returns its task path (answered 202 + Location)."""
-        share = body.get("ShareParameters")
-        target = share.get("Target") if isinstance(share, dict) else None
-        targets = [target] if isinstance(target, str) else target if isinstance(target, list) else []
-        if not targets:
-            raise Refusal(400, "Base.1.12.ActionParameterMissing",
-                          "The action ImportSystemConfiguration requires the parameter ShareParameters/Target.")
-        unknown = [t for t in targets if t not in SCP_TARGETS]
-        if unknown:
-            raise Refusal(400, "Base.1.12.ActionParameterValueNotInList",
-                          f"The value {unknown[0]} for the parameter Target is not in the list of acceptable values.")
-        buffer = body.get("ImportBuffer")
-        if not isinstance(buffer, str) or not buffer:
-            raise Refusal(400, "Base.1.12.ActionParameterMissing",
-                          "The action ImportSystemConfiguration requires the parameter ImportBuffer.")
-        self._refuse_while_configuring()
-        applies = "ALL" in targets or "IDRAC" in targets
-        job_id = self._new_job_id()
-        self._jobs[job_id] = DellJob(job_id, time.monotonic() + DELL_JOB_SECONDS * self.time_scale,
-                                     lambda: self._apply_profile(buffer, applies))
-        self._unseen[job_id] = self.personality.new_task_404_reads
-        return f"/redfish/v1/TaskService/Tasks/{job_id}"
+        return self.dell.import_configuration(body)
 
-    def _refuse_while_configuring(self) -> None:
-        """An import waits for the Lifecycle Controller: another configuration job running (RAC0679),
-        or changes pending until the server restarts (LC068). The wording is the lab's own."""
-        running = next((j for j in self._jobs.values() if self._refresh(j).state == "Running"), None)
-        if running is not None:
-            raise Refusal(503, "IDRAC.2.9.RAC0679",
-                          f"Unable to start the import because the configuration job {running.id} is already "
-                          "running. Wait for it to complete, then retry.")
-        scheduled = next((j for j in self._jobs.values() if j.state == "Scheduled"), None)
-        if scheduled is not None or self.pending_changes:
-            what = f"the job {scheduled.id} waits for" if scheduled is not None else "staged changes wait for"
-            raise Refusal(400, "IDRAC.2.9.LC068",
-                          f"Unable to start the import because configuration changes are pending ({what} a "
-                          "server restart). Apply them by restarting the server, or delete them, then retry.")
-
-    def _new_job_id(self) -> str:
-        self._next_id += 1
-        return f"JID_{int(time.time()) % 10**9:09d}{self._next_id:03d}"
-
-    def start_config_job(self, name: str = "Configure: BIOS.Setup.1-1",
-                         seconds: float | None = DELL_JOB_SECONDS) -> str:
+    def start_config_job(self, name: str = OTHER_JOB, seconds: float | None = DELL_JOB_SECONDS) -> str:
         """Another configuration job (not pvcctl's), Running for `seconds` times time_scale, or until
         `finish_job` when None; returns its id."""
-        job_id = self._new_job_id()
-        done_at = math.inf if seconds is None else time.monotonic() + seconds * self.time_scale
-        self._jobs[job_id] = DellJob(job_id, done_at, _configured, message="Job in progress.", name=name,
-                                     job_type="BIOSConfiguration")
-        self.actions.append(f"job {job_id} {name} Running")
-        return job_id
+        return self.dell.start_config_job(name, seconds)
 
-    def schedule_config_job(self, name: str = "Configure: BIOS.Setup.1-1") -> str:
-        """A configuration job waiting for the server's next restart (pending configuration); the
-        restart runs it for DELL_JOB_SECONDS times time_scale. Returns its id."""
-        job_id = self._new_job_id()
-        self._jobs[job_id] = DellJob(job_id, math.inf, _configured, state="Scheduled",
-                                     message="Task successfully scheduled.", name=name, job_type="BIOSConfiguration")
-        self.actions.append(f"job {job_id} {name} Scheduled")
-        return job_id
+    def schedule_config_job(self, name: str = OTHER_JOB) -> str:
+        """A configuration job waiting for the server's next restart; returns its id."""
+        return self.dell.schedule_config_job(name)
 
     def finish_job(self, job_id: str) -> None:
         """A held Running job ends now (it completes at its next read)."""
-        self._jobs[job_id].done_at = time.monotonic()
-
-    def _run_scheduled_jobs(self) -> None:
-        """The server (re)starts: the jobs waiting for it run during its POST."""
-        for job in self._jobs.values():
-            if job.state == "Scheduled":
-                job.state, job.message = "Running", "Job in progress."
-                job.done_at = time.monotonic() + DELL_JOB_SECONDS * self.time_scale
-                self.actions.append(f"job {job.id} {job.name} Running")
-
-    def _apply_profile(self, buffer: str, applies: bool) -> tuple[str, str]:
-        if self.faults.config_jobs_fail:  # the lab's stand-in for a Lifecycle Controller that cannot apply
-            raise JobFailed("Oem.Lab.ConfigJobFailed", "Unable to complete application of configuration profile "
-                                                       "values.")
-        if re.search(r">\s|\s<", buffer):
-            # The iDRAC job fails on insignificant whitespace in the XML (sushy oem/dell manager.py).
-            raise JobFailed("Oem.Lab.ProfileNotParsed", "Unable to parse the configuration profile: "
-                                                        "it has whitespace between or around its elements.")
-        try:
-            root = ET.fromstring(buffer)
-        except ET.ParseError as err:
-            raise JobFailed("Oem.Lab.ProfileNotParsed", f"Unable to parse the configuration profile: {err}") from None
-        if root.tag != "SystemConfiguration":
-            raise JobFailed("Oem.Lab.ProfileNotParsed", f"the profile root is {root.tag}, not SystemConfiguration")
-        wanted: dict[str, str] = {}
-        for component in root.iter("Component"):
-            if not applies or component.get("FQDD") != self.personality.manager_id:
-                continue
-            for attribute in component.iter("Attribute"):
-                wanted[str(attribute.get("Name"))] = attribute.text or ""
-        boot = self.machine.boot
-        current_device = next((d for d, t in SCP_BOOT_DEVICES.items() if t == boot.target), "Normal")
-        once = wanted.pop("ServerBoot.1#BootOnce", "Enabled" if boot.enabled == "Once" else "Disabled")
-        device = wanted.pop("ServerBoot.1#FirstBootDevice", current_device)
-        if wanted:
-            raise JobFailed("Oem.Lab.AttributeUnknown", f"the lab does not know the attribute {next(iter(wanted))}")
-        if once not in ("Enabled", "Disabled") or device not in SCP_BOOT_DEVICES:
-            raise JobFailed("Oem.Lab.AttributeValueInvalid",
-                            f"ServerBoot.1#BootOnce {once} / ServerBoot.1#FirstBootDevice {device} is not valid")
-        target = SCP_BOOT_DEVICES[device]
-        enabled = "Disabled" if target == "None" else "Once" if once == "Enabled" else "Continuous"
-        if (target, enabled) == (boot.target, boot.enabled):
-            return "SYS069", ("No changes were applied since the current component configuration matched the "
-                              "requested configuration.")
-        self.machine.boot = BootOverride(target=target, enabled=enabled, mode=boot.mode)
-        self.actions.append(f"boot {target} {enabled} by ImportSystemConfiguration {device}")
-        self._bump_boot()
-        return "SYS053", "Successfully imported and applied Server Configuration Profile."
+        self.dell.finish_job(job_id)
 
     def job(self, job_id: str) -> DellJob:
         """A job as its Location shows it."""
-        if job_id not in self._jobs:
-            raise Refusal(404, "Base.1.12.ResourceMissingAtURI", f"no job {job_id}")
-        self._not_shown_yet(job_id, f"/redfish/v1/TaskService/Tasks/{job_id}")
-        return self._refresh(self._jobs[job_id])
+        return self.dell.job(job_id)
 
-    def _not_shown_yet(self, task_id: str, path: str) -> None:
-        # NOTE(dell/idrac10): the Location of a job it has just created answers 404 for a while.
+    def hold_back(self, task_id: str) -> None:
+        # NOTE(dell/idrac10): the Location of a task or job it has just created answers 404 for a while.
+        self._unseen[task_id] = self.personality.new_task_404_reads
+
+    def not_shown_yet(self, task_id: str, path: str) -> None:
         if self._unseen.get(task_id, 0) > 0:
             self._unseen[task_id] -= 1
             raise Refusal(404, "Base.1.12.ResourceMissingAtURI", f"The requested resource {path} was not found.")
-
-    def _refresh(self, job: DellJob) -> DellJob:
-        if job.state == "Running" and time.monotonic() >= job.done_at:
-            try:
-                job.message_id, job.message = job.run()
-                job.state = "Completed"
-            except JobFailed as failed:
-                job.message_id, job.message, job.state = failed.message_id, failed.message, "Failed"
-        return job
 
     # -- virtual media ---------------------------------------------------------------------------------
 
@@ -523,16 +356,15 @@ class LabBmc:
     # -- tasks -----------------------------------------------------------------------------------------
 
     def _start_task(self, apply: Callable[[], None]) -> str:
-        self._next_id += 1
-        task_id = str(self._next_id)
+        task_id = str(self.new_id())
         self._tasks[task_id] = (time.monotonic() + 2.0 * self.time_scale, apply)
-        self._unseen[task_id] = self.personality.new_task_404_reads
+        self.hold_back(task_id)
         return f"/redfish/v1/TaskService/TaskMonitors/{task_id}"
 
     def task_state(self, task_id: str) -> str:
         if task_id not in self._tasks:
             raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"no task {task_id}")
-        self._not_shown_yet(task_id, f"/redfish/v1/TaskService/TaskMonitors/{task_id}")
+        self.not_shown_yet(task_id, f"/redfish/v1/TaskService/TaskMonitors/{task_id}")
         done_at, apply = self._tasks[task_id]
         if time.monotonic() < done_at:
             return "Running"
@@ -547,15 +379,6 @@ class LabBmc:
 
 def _applied() -> None:
     """Marks a task whose effect has been applied."""
-
-
-def _configured() -> tuple[str, str]:
-    """What a configuration job that is not pvcctl's says when it is done."""
-    return "SYS053", "Successfully applied the configuration."
-
-
-async def never() -> None:
-    await asyncio.Event().wait()
 
 
 def _on_this_machine(host: str) -> bool:

@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from lab.bmc import DellJob, LabBmc, Refusal, never
+from lab.bmc import LabBmc
+from lab.dell_jobs import DellJob
+from lab.faults import Refusal, never
 
 BMC_KEY = web.AppKey("bmc", LabBmc)
 ROOT = "/redfish/v1"
@@ -209,115 +211,159 @@ def slot_body(bmc: LabBmc, slot_id: str) -> dict[str, Any]:
     return body
 
 
-# -- handlers ----------------------------------------------------------------------------------------
+# -- handlers: one per resource, routed by build_app ---------------------------------------------------
 
 def _bmc(request: web.Request) -> LabBmc:
     return request.app[BMC_KEY]
 
 
-async def get_resource(request: web.Request) -> web.Response:
-    bmc, path = _bmc(request), request.path.rstrip("/")
-    if path == ROOT:
-        return _json(service_root(bmc))
-    sessions = f"{ROOT}/SessionService/Sessions"
-    simple: dict[str, Callable[[], dict[str, Any]]] = {
-        f"{ROOT}/Systems": lambda: _collection(path, [bmc.system_path]),
-        f"{ROOT}/Managers": lambda: _collection(path, [bmc.manager_path]),
-        bmc.manager_path: lambda: manager_body(bmc),
-        f"{ROOT}/SessionService": lambda: {"@odata.id": path, "Sessions": {"@odata.id": sessions}},
-        sessions: lambda: _collection(path, [f"{sessions}/{sid}" for sid in bmc.sessions.values()]),
-        f"{bmc.system_path}/EthernetInterfaces": lambda: _collection(
-            path, [f"{path}/NIC.{i}" for i in range(1, len(bmc.machine.macs) + 1)]),
-        bmc.media_path: lambda: _collection(path, [f"{path}/{s.id}" for s in bmc.personality.slots]),
-    }
-    if path == bmc.system_path:
-        return _json(system_body(bmc), headers={"ETag": bmc.etag("system")})
-    if path == bmc.settings_path and bmc.personality.boot_in_settings:
-        return _json(settings_body(bmc), headers={"ETag": bmc.etag("settings")})
-    if path in simple:
-        return _json(simple[path]())
-    parent, _, leaf = path.rpartition("/")
-    if parent == bmc.media_path:
-        return _json(slot_body(bmc, leaf), headers={"ETag": bmc.etag(leaf), "Allow": _allow(bmc, leaf)})
-    if parent == f"{bmc.system_path}/EthernetInterfaces" and leaf.startswith("NIC."):
-        index = int(leaf[4:]) - 1 if leaf[4:].isdigit() else -1
-        if 0 <= index < len(bmc.machine.macs):
-            return _json({"@odata.id": path, "Id": leaf, "MACAddress": bmc.machine.macs[index]})
-    if parent == f"{ROOT}/TaskService/Tasks" and leaf.startswith("JID_"):
-        job = bmc.job(leaf)
-        if job.state in ("Running", "Scheduled"):
-            return _json(dell_job_body(job), 202, {"Location": path})
-        return _json(dell_job_body(job))
-    if parent == f"{ROOT}/TaskService/TaskMonitors":
-        state = bmc.task_state(leaf)
-        task = {"@odata.id": f"{ROOT}/TaskService/Tasks/{leaf}", "Id": leaf, "TaskState": state,
-                "TaskStatus": "OK"}
-        if state == "Running":
-            return _json(task, 202, {"Location": path})
-        return _json(task)
-    raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
+def _path(request: web.Request) -> str:
+    return request.path.rstrip("/")
+
+
+def _missing(request: web.Request) -> Refusal:
+    return Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{_path(request)} does not exist")
+
+
+def _json_handler(view: Callable[[LabBmc], dict[str, Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return _json(view(_bmc(request)))
+    return handler
+
+
+async def get_system(request: web.Request) -> web.Response:
+    bmc = _bmc(request)
+    return _json(system_body(bmc), headers={"ETag": bmc.etag("system")})
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    bmc = _bmc(request)
+    if not bmc.personality.boot_in_settings:
+        raise _missing(request)
+    return _json(settings_body(bmc), headers={"ETag": bmc.etag("settings")})
+
+
+async def get_nic(request: web.Request) -> web.Response:
+    bmc, leaf = _bmc(request), request.match_info["nic"]
+    index = int(leaf[4:]) - 1 if leaf.startswith("NIC.") and leaf[4:].isdigit() else -1
+    if not 0 <= index < len(bmc.machine.macs):
+        raise _missing(request)
+    return _json({"@odata.id": _path(request), "Id": leaf, "MACAddress": bmc.machine.macs[index]})
+
+
+async def get_slot(request: web.Request) -> web.Response:
+    bmc, slot_id = _bmc(request), request.match_info["slot"]
+    return _json(slot_body(bmc, slot_id), headers={"ETag": bmc.etag(slot_id), "Allow": _allow(bmc, slot_id)})
 
 
 def _allow(bmc: LabBmc, slot_id: str) -> str:
     return "GET, PATCH" if bmc.slot(slot_id).spec.patch_insert else "GET"
 
 
-async def post_action(request: web.Request) -> web.Response:
-    bmc, path = _bmc(request), request.path.rstrip("/")
-    body = await _body(request)
-    if path == f"{ROOT}/SessionService/Sessions" and not bmc.faults.sessions_disabled:
-        creds = body or {}
-        token, location = bmc.open_session(str(creds.get("UserName", "")), str(creds.get("Password", "")))
-        return _json({"@odata.id": location, "Id": location.rsplit("/", 1)[-1], "UserName": bmc.username},
-                     201, {"X-Auth-Token": token, "Location": location})
-    if path == f"{bmc.system_path}/Actions/ComputerSystem.Reset":
-        await bmc.reset(str((body or {}).get("ResetType", "")))
-        return web.Response(status=204)
-    if path == bmc.import_path and bmc.personality.dell_scp_import:
-        location = bmc.import_system_configuration(body or {})
-        return web.Response(status=202, headers={"Location": location})
-    prefix = f"{bmc.media_path}/"
-    if path.startswith(prefix) and "/Actions/" in path:
-        slot_id, _, action = path[len(prefix):].partition("/Actions/")
-        if not bmc.slot(slot_id).spec.actions:
-            raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
-        if action == "VirtualMedia.InsertMedia":
-            monitor = await bmc.insert(slot_id, body or {})
-            if monitor:
-                return _json({"TaskState": "Running"}, 202, {"Location": monitor})
-            return web.Response(status=204)
-        if action == "VirtualMedia.EjectMedia":
-            bmc.eject(slot_id, has_body=body is not None)
-            return web.Response(status=204)
-    raise Refusal(404, "Base.1.8.ResourceMissingAtURI", f"{path} does not exist")
+async def get_dell_job(request: web.Request) -> web.Response:
+    """NOTE(dell): a job's Location is a Task answered 202 while it runs."""
+    job_id = request.match_info["task"]
+    if not job_id.startswith("JID_"):
+        raise _missing(request)
+    job = _bmc(request).job(job_id)
+    if job.state in ("Running", "Scheduled"):
+        return _json(dell_job_body(job), 202, {"Location": _path(request)})
+    return _json(dell_job_body(job))
 
 
-async def patch_resource(request: web.Request) -> web.Response:
-    bmc, path = _bmc(request), request.path.rstrip("/")
+async def get_task_monitor(request: web.Request) -> web.Response:
+    task_id = request.match_info["task"]
+    state = _bmc(request).task_state(task_id)
+    task = {"@odata.id": f"{ROOT}/TaskService/Tasks/{task_id}", "Id": task_id, "TaskState": state, "TaskStatus": "OK"}
+    if state == "Running":
+        return _json(task, 202, {"Location": _path(request)})
+    return _json(task)
+
+
+async def post_session(request: web.Request) -> web.Response:
+    bmc, creds = _bmc(request), await _body(request) or {}
+    if bmc.faults.sessions_disabled:
+        raise _missing(request)
+    token, location = bmc.open_session(str(creds.get("UserName", "")), str(creds.get("Password", "")))
+    return _json({"@odata.id": location, "Id": location.rsplit("/", 1)[-1], "UserName": bmc.username},
+                 201, {"X-Auth-Token": token, "Location": location})
+
+
+async def post_reset(request: web.Request) -> web.Response:
     body = await _body(request) or {}
-    if_match = request.headers.get("If-Match")
-    if path == bmc.system_path:
-        bmc.check_if_match("system", if_match)
-        if isinstance(body.get("Boot"), dict):
-            bmc.patch_boot(body["Boot"])
+    await _bmc(request).reset(str(body.get("ResetType", "")))
+    return web.Response(status=204)
+
+
+async def post_import(request: web.Request) -> web.Response:
+    bmc, body = _bmc(request), await _body(request) or {}
+    if not bmc.personality.dell_scp_import:
+        raise _missing(request)
+    return web.Response(status=202, headers={"Location": bmc.import_system_configuration(body)})
+
+
+async def post_media_action(request: web.Request) -> web.Response:
+    bmc, body = _bmc(request), await _body(request)
+    slot_id, action = request.match_info["slot"], request.match_info["action"]
+    if not bmc.slot(slot_id).spec.actions:
+        raise _missing(request)
+    if action == "VirtualMedia.InsertMedia":
+        monitor = await bmc.insert(slot_id, body or {})
+        if monitor:
+            return _json({"TaskState": "Running"}, 202, {"Location": monitor})
         return web.Response(status=204)
-    if path == bmc.settings_path and bmc.personality.boot_in_settings:
-        bmc.check_if_match("settings", if_match)
-        if isinstance(body.get("Boot"), dict):
-            bmc.patch_boot(body["Boot"], via_settings=True)
+    if action == "VirtualMedia.EjectMedia":
+        bmc.eject(slot_id, has_body=body is not None)
         return web.Response(status=204)
-    parent, _, slot_id = path.rpartition("/")
-    if parent == bmc.media_path:
-        if not bmc.slot(slot_id).spec.patch_insert:
-            raise Refusal(405, "Base.1.8.OperationNotAllowed", "PATCH is not allowed here",
-                          {"Allow": _allow(bmc, slot_id)})
-        bmc.check_if_match(slot_id, if_match)
-        if body.get("Image") and body.get("Inserted", True):
-            await bmc.insert(slot_id, body, by_patch=True)
-        else:
-            bmc.eject(slot_id, has_body=True, by_patch=True)
-        return web.Response(status=204)
-    raise Refusal(405, "Base.1.8.OperationNotAllowed", f"PATCH {path} is not allowed")
+    raise _missing(request)
+
+
+async def post_missing(request: web.Request) -> web.Response:
+    await _body(request)  # a body that is not JSON is refused first, wherever it is sent
+    raise _missing(request)
+
+
+async def patch_system(request: web.Request) -> web.Response:
+    bmc, body = _bmc(request), await _body(request) or {}
+    bmc.check_if_match("system", request.headers.get("If-Match"))
+    if isinstance(body.get("Boot"), dict):
+        bmc.patch_boot(body["Boot"])
+    return web.Response(status=204)
+
+
+async def patch_settings(request: web.Request) -> web.Response:
+    bmc, body = _bmc(request), await _body(request) or {}
+    if not bmc.personality.boot_in_settings:
+        raise _not_patchable(request)
+    bmc.check_if_match("settings", request.headers.get("If-Match"))
+    if isinstance(body.get("Boot"), dict):
+        bmc.patch_boot(body["Boot"], via_settings=True)
+    return web.Response(status=204)
+
+
+async def patch_slot(request: web.Request) -> web.Response:
+    bmc, body, slot_id = _bmc(request), await _body(request) or {}, request.match_info["slot"]
+    if not bmc.slot(slot_id).spec.patch_insert:
+        raise Refusal(405, "Base.1.8.OperationNotAllowed", "PATCH is not allowed here", {"Allow": _allow(bmc, slot_id)})
+    bmc.check_if_match(slot_id, request.headers.get("If-Match"))
+    if body.get("Image") and body.get("Inserted", True):
+        await bmc.insert(slot_id, body, by_patch=True)
+    else:
+        bmc.eject(slot_id, has_body=True, by_patch=True)
+    return web.Response(status=204)
+
+
+def _not_patchable(request: web.Request) -> Refusal:
+    return Refusal(405, "Base.1.8.OperationNotAllowed", f"PATCH {_path(request)} is not allowed")
+
+
+async def patch_other(request: web.Request) -> web.Response:
+    await _body(request)
+    raise _not_patchable(request)
+
+
+async def get_missing(request: web.Request) -> web.Response:
+    raise _missing(request)
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -325,11 +371,47 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# -- routes ------------------------------------------------------------------------------------------
+
+SLASH = "{_slash:/*}"  # as a BMC does, a resource answers with or without trailing slashes
+
+
 def build_app(bmc: LabBmc) -> web.Application:
+    """This BMC's Redfish tree: its personality decides where its System, Manager and media live."""
     app = web.Application(middlewares=[faults_and_auth])
     app[BMC_KEY] = bmc
-    app.router.add_delete(f"{ROOT}/SessionService/Sessions/{{sid}}", delete_session)
-    app.router.add_get("/{tail:.*}", get_resource)
-    app.router.add_post("/{tail:.*}", post_action)
-    app.router.add_patch("/{tail:.*}", patch_resource)
+    system, manager, media = bmc.system_path, bmc.manager_path, bmc.media_path
+    sessions, nics, tasks = f"{ROOT}/SessionService/Sessions", f"{system}/EthernetInterfaces", f"{ROOT}/TaskService"
+    gets: dict[str, Handler] = {
+        ROOT: _json_handler(service_root),
+        f"{ROOT}/Systems": _json_handler(lambda b: _collection(f"{ROOT}/Systems", [b.system_path])),
+        f"{ROOT}/Managers": _json_handler(lambda b: _collection(f"{ROOT}/Managers", [b.manager_path])),
+        system: get_system,
+        bmc.settings_path: get_settings,
+        manager: _json_handler(manager_body),
+        f"{ROOT}/SessionService": _json_handler(
+            lambda b: {"@odata.id": f"{ROOT}/SessionService", "Sessions": {"@odata.id": sessions}}),
+        sessions: _json_handler(lambda b: _collection(sessions, [f"{sessions}/{sid}" for sid in b.sessions.values()])),
+        nics: _json_handler(lambda b: _collection(nics, [f"{nics}/NIC.{n + 1}" for n in range(len(b.machine.macs))])),
+        f"{nics}/{{nic}}": get_nic,
+        media: _json_handler(lambda b: _collection(media, [f"{media}/{s.id}" for s in b.personality.slots])),
+        f"{media}/{{slot}}": get_slot,
+        f"{tasks}/Tasks/{{task}}": get_dell_job,
+        f"{tasks}/TaskMonitors/{{task}}": get_task_monitor,
+    }
+    posts: dict[str, Handler] = {
+        sessions: post_session,
+        f"{system}/Actions/ComputerSystem.Reset": post_reset,
+        bmc.import_path: post_import,
+        f"{media}/{{slot}}/Actions/{{action}}": post_media_action,
+    }
+    patches: dict[str, Handler] = {
+        system: patch_system, bmc.settings_path: patch_settings, f"{media}/{{slot}}": patch_slot,
+    }
+    app.router.add_delete(f"{sessions}/{{sid}}", delete_session)
+    for add, routes, missing in ((app.router.add_get, gets, get_missing), (app.router.add_post, posts, post_missing),
+                                 (app.router.add_patch, patches, patch_other)):
+        for path, handler in routes.items():
+            add(path + SLASH, handler)
+        add("/{tail:.*}", missing)  # anything else: a Redfish error body, as a BMC answers
     return app

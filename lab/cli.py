@@ -2,8 +2,11 @@
 
     pvcctl lab bmc --count 3 --personality idrac9 --personality ilo      # 127.0.1.1-3:8443
     pvcctl lab bmc --config lab.yml
+    pvcctl lab up --sim 5 --dir simlab                                   # simulated machines (lab/sim.py)
+    ip netns exec pvclab pvcctl lab up --qemu 1 --dir vlab               # QEMU machines (lab/qemu.py)
 
-Runs until Ctrl-C. Prints each BMC's URL, the CA to give pvcctl (--ca-bundle) and where the password is.
+Each runs until Ctrl-C. `bmc` prints each BMC's URL, the CA to give pvcctl (--ca-bundle) and where the
+password is; `up` prints the cluster's inventory for `pvcctl deploy`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import asyncio
 import resource
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from lab.cluster import LabUsageError, netns_prefix
 from lab.personalities import PERSONALITIES
 from lab.server import BmcLab, LabConfig, LabConfigError
+from lab.sim import SimLab
 
 app = typer.Typer(no_args_is_help=True, help="Run a virtual cluster on this machine.")
 
@@ -73,3 +78,42 @@ def bmc(
                                           port=port, base_address=base_address, faults=faults,
                                           password_env=password_env, time_scale=time_scale)
     asyncio.run(_serve(lab_config))
+
+
+@app.command("up")
+def up(
+    sim: int = typer.Option(0, "--sim", help="how many simulated machines (1-250: PVC node ids end at 255)"),
+    qemu: int = typer.Option(0, "--qemu", help="how many QEMU machines (1-8; run it in a network namespace "
+                             "of its own: ip netns exec NS pvcctl lab up --qemu 1)"),
+    directory: Path = typer.Option(Path("simlab"), "--dir", help="where the lab keeps its state and inventory"),
+    step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
+    iso_cache: Path | None = typer.Option(None, "--iso-cache", help="with --qemu: a pvcctl iso build cache for "
+                                          "deploy to reuse (default: /var/cache/pvcctl/iso when it exists)"),
+) -> None:
+    """Start a simulated (--sim) or virtual (--qemu) cluster behind emulated BMCs until Ctrl-C; print its
+    inventory."""
+    if (sim > 0) == (qemu > 0):
+        raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
+    if sim and not 1 <= sim <= 250:
+        raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
+
+    async def run() -> None:
+        lab: Any
+        if qemu:
+            from iso.cli import DEFAULT_CACHE
+            from lab.qemu import QemuLab
+
+            cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
+            lab, what = QemuLab(qemu, directory, iso_cache=cache), f"virtual lab of {qemu} QEMU machines"
+        else:
+            lab, what = SimLab(sim, directory, step_delay=step_delay), f"simulated lab of {sim} machines"
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # either way the machines are powered off first
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with lab:
+            typer.echo(f"{what} is up; its inventory: {lab.inventory}")
+            prefix = netns_prefix() if qemu else ""
+            typer.echo(f"deploy it with: {prefix}pvcctl deploy {lab.inventory}   (Ctrl-C here stops the lab)")
+            await stop.wait()
+
+    asyncio.run(run())

@@ -29,8 +29,8 @@ from typing import Any
 
 import aiohttp
 
+from lab.cluster import LabUsageError, dump_inventory, free_port, host_key
 from lab.machine import BootEvent, BootOverride, BootSource, Firmware
-from lab.sim import LabUsageError, _free_port, _host_key, dump_inventory
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class QemuLab:
         self.count = count
         self.dir = directory.resolve()
         self.iso_cache = iso_cache
-        self.controller_port = controller_port or _free_port()
+        self.controller_port = controller_port or free_port()
         self.deploy = deploy or {}
         self.machines: dict[str, QemuMachine] = {}
         self.inventory = self.dir / "inventory.yml"
@@ -193,7 +193,7 @@ class QemuLab:
         require_own_netns()
         make_bridge()
         self.dir.mkdir(parents=True, exist_ok=True)
-        controller_key = _host_key(self.dir / "controller", "controller_ed25519")
+        controller_key = host_key(self.dir / "controller", "controller_ed25519")
         config = LabConfig.from_flags(count=self.count, personalities=["standard"], state_dir=self.dir / "bmc",
                                       port=0, base_address="127.0.1.1")
 

@@ -37,8 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
 from core.errors import UserError
-from lab.bmc import Faults, LabBmc
+from lab.bmc import LabBmc
 from lab.bmc_http import build_app
+from lab.faults import Faults
 from lab.machine import Machine, SimulatedMachine
 from lab.personalities import PERSONALITIES
 from lab.pki import LabPki, make_lab_pki

@@ -18,7 +18,6 @@ from inventory.cli import app as inventory_app
 from inventory.cli import validate
 from iso.cli import app as iso_app
 from lab.cli import app as lab_app
-from lab.sim import lab_up
 from pvcctl import __version__
 
 app = typer.Typer(
@@ -32,7 +31,6 @@ app.command("validate")(validate)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
 app.add_typer(iso_app, name="iso")
-lab_app.command("up")(lab_up)
 app.add_typer(lab_app, name="lab")
 register_deploy(app)
 
