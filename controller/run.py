@@ -89,6 +89,7 @@ async def run_deploy(opts: DeployOptions) -> int:
         concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
         services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
         services.on_installed = _recorder(state, journal.run_dir.name)
+        services.simulated_ok = cluster.controller.lab
         deployment = Deployment([nodes[n] for n in starts], services, deadlines=cluster.deploy.deadlines,
                                 retries=cluster.deploy.retries)
         stack.enter_context(_signals(deployment.request_stop))

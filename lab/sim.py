@@ -75,7 +75,8 @@ class SimLab:
             rogue = name in self.rogue
             node = SimulatedNode(box, self.dir / "machines" / name, _node_address(index),
                                  rogue_key if rogue else live_key, step_delay=self.step_delay,
-                                 claimed_key=live_key if rogue else None, ssh_port=self.ssh_port)
+                                 claimed_key=live_key if rogue else None, ssh_port=self.ssh_port,
+                                 bmc_address=spec.address)
             box.on_boot, box.on_power_off = node.on_boot, node.on_power_off
             self.nodes[name] = node
             return box

@@ -105,8 +105,9 @@ class SimulatedNode:
     """One machine's software; `on_boot`/`on_power_off` are the machine's hooks."""
 
     def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05,
-                 claimed_key: Path | None = None, ssh_port: int = 0):
+                 claimed_key: Path | None = None, ssh_port: int = 0, bmc_address: str | None = None):
         self.machine = machine
+        self.bmc_address = bmc_address  # the virtual CD is streamed by the BMC: its image comes from there
         self.claimed_key = claimed_key  # an impostor: checks in with this key's fingerprint, serves live_key
         self.home = home
         self.address = address
@@ -164,7 +165,8 @@ class SimulatedNode:
     async def _boot_live(self, image_url: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         iso = self.home / "live.iso"
-        async with aiohttp.ClientSession() as http, http.get(image_url) as answer:
+        connector = aiohttp.TCPConnector(local_addr=(self.bmc_address, 0)) if self.bmc_address else None
+        async with aiohttp.ClientSession(connector=connector) as http, http.get(image_url) as answer:
             answer.raise_for_status()
             iso.write_bytes(await answer.read())
         seed = Seed.from_json(await self._extract(iso, "/pvc/seed.json"))

@@ -20,11 +20,11 @@ from controller.live import HostKeyMismatch, LoginRefused
 from controller.node.events import Event, EventKind
 from controller.node.results import StepResult, encode
 from controller.node.states import PHASES, NodeState, Phase, advance
-from controller.node.steps import STEPS, NodeContext, Services
+from controller.node.steps import STEPS, NodeContext, NotInstalled, Services
 from core.errors import OperationError, UserError
 from inventory.model import Node
 
-NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused)
+NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled)
 BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
 
 
@@ -98,6 +98,9 @@ class NodeJob:
     def _failed(self, ctx: NodeContext, phase: Phase, err: Exception) -> JobOutcome:
         if isinstance(err, TimeoutError):
             message = f"{phase} did not finish within its deadline of {self.deadlines.get(phase.value)}s"
+            rejected = self.services.desk.rejections(self.node.hostname) if phase is Phase.LIVE else []
+            if rejected:
+                message += f"; rejected as possible impostors: {'; '.join(rejected)}"
         elif isinstance(err, OperationError):  # the event names node and phase already
             message = str(err.args[0]) + (f" ({err.hint})" if err.hint else "")
         else:

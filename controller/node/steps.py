@@ -42,19 +42,24 @@ from controller.node.results import (
     result_of,
 )
 from controller.node.states import Phase
-from controller.server.checkin import CheckinDesk
+from controller.server.checkin import Checkin, CheckinDesk
 from core.errors import OperationError
 from installer.plan import Plan
 from inventory.model import Node
 
 R = TypeVar("R")
 PROBE_INTERVAL = 5.0  # seconds between looks for a live system at its static address
+CANDIDATE_SECONDS = 30.0  # how long a place a check-in named may take to answer SSH before it is rejected
 LIVE_SSH_PORT = 22
 CD_TARGETS = frozenset({"Cd", "UsbCd", "Dvd"})  # Redfish BootSourceOverrideTarget values for a virtual CD
 
 
 class InstallFailed(OperationError):
     """The installer ended with a failure (its final line says where)."""
+
+
+class NotInstalled(OperationError):
+    """The installer's report shows no real install (a simulation outside a lab)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Services:
     # told when a node's installed system answered: the run keeps it in the cluster's state at once, so
     # a later run knows the node is installed even if this controller dies before the run ends
     on_installed: Callable[[str, VerifyResult, CollectResult], None] = lambda node, verified, collected: None
+    simulated_ok: bool = False  # a lab's inventory: an installer that only simulated (lab/sim_node.py) counts
 
 
 @dataclass
@@ -159,22 +165,53 @@ async def boot(ctx: NodeContext) -> BootResult:
 
 
 async def live(ctx: NodeContext) -> LiveResult:
-    """The node's check-in (or, for a static address, SSH answering there), then SSH with the pinned key."""
-    checkin = asyncio.create_task(ctx.services.desk.wait(ctx.name))
-    probe = asyncio.create_task(_probe_known_address(ctx))
+    """The node's live system, proven by SSH with the pinned host key: at a place its check-ins name
+    (each a hint: an impostor's is rejected and the wait goes on) or at its static inventory address."""
+    found = [asyncio.create_task(_from_checkins(ctx)), asyncio.create_task(_probe_known_address(ctx))]
     try:
-        done, _ = await asyncio.wait({checkin, probe}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(found, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        checkin.cancel()
-        probe.cancel()
-    if checkin in done and not checkin.cancelled():
-        arrived = checkin.result()
-        target = _live_target(ctx, arrived.ssh_address, arrived.ssh_port)
-    else:
-        target = probe.result()
-    await _until_ssh_answers(ctx, target, "live")
+        for task in found:
+            task.cancel()
+    target = done.pop().result()
     ctx.say(f"live system up at {target.host}:{target.port}, host key verified", Phase.LIVE)
     return LiveResult(target.host, target.port)
+
+
+async def _from_checkins(ctx: NodeContext) -> SshTarget:
+    """The first place a check-in names where SSH answers with the pinned host key and takes our key.
+    Each candidate is tried on its own, at once: an impostor's place that never answers delays nobody."""
+    desk = ctx.services.desk
+    winner: asyncio.Future[SshTarget] = asyncio.get_running_loop().create_future()
+
+    async def attempt(checkin: Checkin, remote: str) -> None:
+        target = _live_target(ctx, checkin.ssh_address, checkin.ssh_port)
+        try:
+            async with asyncio.timeout(CANDIDATE_SECONDS):  # a live system's sshd is up before it checks in
+                await _until_ssh_answers(ctx, target, "live")
+        except HostKeyMismatch:
+            why = "SSH answers with a host key that is not the pinned one"
+        except LoginRefused:
+            why = "SSH refuses the controller's key, which the live system trusts"
+        except TimeoutError:
+            why = f"nothing answered SSH within {CANDIDATE_SECONDS:.0f}s"
+        else:
+            if not winner.done():
+                winner.set_result(target)
+            return
+        desk.reject(ctx.name, checkin, remote, why)
+
+    async def feed() -> None:
+        async for checkin, remote in desk.candidates(ctx.name):
+            attempts.add(asyncio.create_task(attempt(checkin, remote)))
+
+    attempts: set[asyncio.Task[None]] = set()
+    feeder = asyncio.create_task(feed())
+    try:
+        return await winner
+    finally:
+        for task in (feeder, *attempts):
+            task.cancel()
 
 
 async def _probe_known_address(ctx: NodeContext) -> SshTarget:
@@ -258,6 +295,10 @@ async def collect(ctx: NodeContext) -> CollectResult:
         report = await RemoteInstall(session, ctx.remote_run).fetch(_attempt_dir(ctx))
     if not report.get("ssh_host_keys"):
         raise OperationError("the installer's report names no SSH host keys", node=ctx.name, phase="collect")
+    if report.get("simulated") and not ctx.services.simulated_ok:
+        raise NotInstalled("the installer's report says it only simulated the install: nothing was written to "
+                           "the disk", node=ctx.name, phase="collect",
+                           hint="a real live system never simulates; check what answers at this node's address")
     return CollectResult(report, str(_attempt_dir(ctx)))
 
 

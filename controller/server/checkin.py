@@ -23,6 +23,7 @@ system repeats its check-in until acknowledged: the same story is told once, not
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,17 +71,26 @@ class Expected:
 
 
 UNKNOWN_NOTED = 1024  # distinct unknown check-ins remembered (so each is noted once), then forgotten
+CANDIDATES_KEPT = 32  # distinct places a node's check-ins named since its boot (an impostor's among them)
 
 
 @dataclass
 class CheckinDesk:
-    """Expected nodes, their latest check-in, and the jobs waiting for one."""
+    """Expected nodes, their check-ins, and the jobs waiting for one.
+
+    A check-in is a hint, never an authority: anyone who can reach the controller can send one with a
+    node's serial (the BMC reports it) and the pinned fingerprint (public). So each distinct place a
+    node's check-ins name (address and port) is a candidate its job tries over SSH with the pinned host
+    key; one that fails is rejected, as a possible impostor, and the job goes on waiting."""
 
     host_key_fingerprint: str
     bus: EventBus
     expected: dict[str, Expected] = field(default_factory=dict)
     arrived: dict[str, Checkin] = field(default_factory=dict)
     _waiters: dict[str, asyncio.Event] = field(default_factory=dict)
+    _candidates: dict[str, list[tuple[Checkin, str]]] = field(default_factory=dict)  # (check-in, its source)
+    _rejected: dict[str, dict[tuple[str, int], str]] = field(default_factory=dict)  # place -> why
+    _boots: dict[str, int] = field(default_factory=dict)  # how often each node was forgotten (a new boot)
     _told: dict[str, str] = field(default_factory=dict)  # node -> the last check-in line in its log
     _unknown: set[str] = field(default_factory=set)  # unknown check-ins already noted in the run's log
     limiter: RateLimiter = field(default_factory=RateLimiter)
@@ -94,7 +104,10 @@ class CheckinDesk:
         """Before a (re)boot: an older check-in says nothing about the coming one."""
         self.arrived.pop(node, None)
         self._told.pop(node, None)
-        self._waiter(node).clear()
+        self._candidates.pop(node, None)
+        self._rejected.pop(node, None)
+        self._boots[node] = self._boots.get(node, 0) + 1
+        self._waiter(node).set()  # a job iterating the candidates starts again from this boot's
 
     def match(self, checkin: Checkin) -> tuple[str, str] | None:
         """The node this check-in comes from, and what matched (serial, MACs, address), or None."""
@@ -116,8 +129,39 @@ class CheckinDesk:
         return self._waiters.setdefault(node, asyncio.Event())
 
     async def wait(self, node: str) -> Checkin:
-        await self._waiter(node).wait()
+        while node not in self.arrived:
+            await self._waiter(node).wait()
+            self._waiter(node).clear()
         return self.arrived[node]
+
+    async def candidates(self, node: str) -> AsyncIterator[tuple[Checkin, str]]:
+        """Each distinct place the node's check-ins name since its boot, with the source the check-in came
+        from, as they come; the caller stops by cancelling."""
+        tried, boot = 0, self._boots.get(node, 0)
+        while True:
+            if self._boots.get(node, 0) != boot:  # forgotten: a new boot's check-ins are new candidates
+                tried, boot = 0, self._boots.get(node, 0)
+            pending = self._candidates.get(node, [])
+            if tried < len(pending):
+                tried += 1
+                yield pending[tried - 1]
+                continue
+            waiter = self._waiter(node)
+            waiter.clear()
+            await waiter.wait()
+
+    def rejections(self, node: str) -> list[str]:
+        """What was rejected for the node since its boot: 'ADDRESS:PORT (why)'."""
+        return [f"{address}:{port} ({why})" for (address, port), why in self._rejected.get(node, {}).items()]
+
+    def reject(self, node: str, checkin: Checkin, remote: str, why: str) -> None:
+        """The place a check-in named did not prove to be the node's live system: not tried again this
+        boot; told in the node's log and in the run's log, with the source, as a possible impostor."""
+        self._rejected.setdefault(node, {})[(checkin.ssh_address, checkin.ssh_port)] = why
+        message = (f"rejected a check-in as a possible impostor: it came from {remote} and named "
+                   f"{checkin.ssh_address}:{checkin.ssh_port}, where {why}; still waiting for {node}'s live system")
+        self._tell(node, message)
+        self._tell_unknown(f"{node}: {message}")
 
     def receive(self, checkin: Checkin, remote: str) -> tuple[int, dict[str, Any]]:
         found = self.match(checkin)
@@ -131,6 +175,14 @@ class CheckinDesk:
             self._tell(name, f"refused a check-in: {_described(checkin, remote)}; matched by {matched}; its host "
                              f"key {fingerprint} is not the pinned {self.host_key_fingerprint}")
             return 403, {"ack": False, "reason": "host key is not the pinned one"}
+        place = (checkin.ssh_address, checkin.ssh_port)
+        known = self._candidates.setdefault(name, [])
+        if place in self._rejected.get(name, {}):
+            return 403, {"ack": False, "reason": "this place did not prove to be the node's live system"}
+        if all((c.ssh_address, c.ssh_port) != place for c, _ in known):
+            if len(known) >= CANDIDATES_KEPT:
+                return 429, {"ack": False, "reason": "too many places claimed for this node"}
+            known.append((checkin, remote))
         self.arrived[name] = checkin
         self._waiter(name).set()
         self._tell(name, f"checked in: {_described(checkin, remote)}; matched by {matched}; it reports host key "

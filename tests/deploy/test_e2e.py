@@ -155,7 +155,7 @@ async def test_dropped_ssh_link_during_install_is_reattached(make_lab: LabFactor
 
 
 async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
-    lab = await make_lab(2, rogue=frozenset({"hv2"}))
+    lab = await make_lab(2, rogue=frozenset({"hv2"}), deploy={"retries": 0, "deadlines": {"live": 8}})
     result = await pvcctl.run("deploy", "--json", str(lab.inventory))
     assert result.code == 1
     lines = [json.loads(line) for line in result.out.splitlines()]  # every line is JSON
@@ -164,7 +164,9 @@ async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, 
     assert any(e.get("node") == "hv2" and e.get("state") == "failed" for e in lines[:-1])
     assert node_states(lab) == {"hv1": "done", "hv2": "failed"}
     error, attempt = journal_rows(lab, "SELECT error, attempt FROM nodes WHERE node='hv2'")[0]
-    assert "not the pinned one" in error and attempt == 1  # never retried
+    # the check-in was a hint: the place it named was rejected, and hv2 waited for its real live system
+    assert "live did not finish within its deadline of 8s; rejected as possible impostors: 127.2.0.2:" in error
+    assert "(SSH answers with a host key that is not the pinned one)" in error and attempt == 1
     assert installs_started(lab, "hv2") == []  # nothing was sent to the impostor
     assert not (run_dir(lab) / "pvc-ansible").exists()
     # each node's log tells its own check-in: what came, what matched it, the key it reported
@@ -179,8 +181,9 @@ async def test_live_node_with_another_host_key_is_refused(make_lab: LabFactory, 
         other = lab.nodes["hv2" if name == "hv1" else "hv1"].machine
         assert other.serial not in log  # no other node's check-in
     hv2_log = (logs / "hv2.1.log").read_text()
-    # the impostor claimed the pinned key when it checked in; SSH found another, and that ended it
-    assert hv2_log.index("checked in: ") < hv2_log.index("failed: ") and "not the pinned one" in hv2_log
+    # the impostor claimed the pinned key when it checked in; SSH found another: rejected, told with its source
+    assert hv2_log.index("checked in: ") < hv2_log.index("rejected a check-in as a possible impostor: it came "
+                                                         "from 127.2.0.2") < hv2_log.index("failed: ")
 
 
 async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
@@ -366,3 +369,16 @@ async def test_ctrl_c_lets_a_bmc_step_in_flight_finish_and_starts_no_other(
     finished = [r[0] for r in journal_rows(lab, "SELECT phase FROM steps WHERE node='hv1' ORDER BY time")]
     assert finished == ["preflight", "media"]  # the insert was finished, not cut off
     assert lab.nodes["hv1"].machine.cd_image is not None and lab.nodes["hv1"].machine.boots == []  # no boot
+
+
+async def test_a_simulated_install_counts_only_in_a_lab(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1, deploy={"retries": 0})
+    text = lab.inventory.read_text()
+    assert "lab: true" in text
+    lab.inventory.write_text(text.replace("lab: true", "lab: false"))  # as if this were a real cluster
+    result = await pvcctl.run("deploy", str(lab.inventory))
+    assert result.code == 1, result.out + result.err
+    assert node_states(lab) == {"hv1": "failed"}
+    (error,) = journal_rows(lab, "SELECT error FROM nodes WHERE node='hv1'")[0]
+    assert "the installer's report says it only simulated the install" in error
+    assert not (run_dir(lab) / "pvc-ansible").exists()
