@@ -32,7 +32,7 @@ from controller.node.results import CollectResult, VerifyResult
 from controller.node.states import NodeState
 from controller.node.steps import Limits, Services
 from controller.plans import plan_for
-from controller.preflight import check_controller_address
+from controller.preflight import preflight
 from controller.selection import DeployOptions, open_run
 from controller.server.api import RunInfo
 from controller.server.app import Server, build_app
@@ -45,7 +45,7 @@ from core.keys import fingerprint
 from installer.plan import Plan
 from inventory.load import load_inventory
 from inventory.model import Cluster, Node
-from inventory.pvc_ansible import check_render_secrets, next_step, render
+from inventory.pvc_ansible import next_step, render
 from inventory.state import ClusterState, InstallResult, controller_key
 from iso.resolve import IsoSource, resolve_iso
 
@@ -57,8 +57,7 @@ LAB_NAT_SOURCES = frozenset({"127.0.0.1", "::1"})
 async def run_deploy(opts: DeployOptions) -> int:
     """The whole deploy; returns the exit status (0 only when every node of the run is done)."""
     cluster = opts.cluster or load_inventory(opts.inventory)
-    check_controller_address(cluster)
-    check_render_secrets(cluster)
+    await preflight(cluster)  # before any run directory is made or any BMC is asked anything
     client_key, public_key = controller_key(cluster)
     state = ClusterState.open(cluster)
     journal, run_nodes, starts = open_run(cluster, opts)

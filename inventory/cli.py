@@ -9,6 +9,7 @@ import typer
 
 from core.errors import InventoryError, UserError
 from inventory.load import check_inventory, load_inventory
+from inventory.model import Cluster
 from inventory.pvc_ansible import load_results, next_step, render
 from inventory.schema import json_schema
 from inventory.state import ClusterState
@@ -16,7 +17,7 @@ from inventory.state import ClusterState
 app = typer.Typer(no_args_is_help=True, help="Work with inventory files.")
 
 
-def validate(inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml).")) -> None:
+def validate(inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml).")) -> Cluster:
     """Check an inventory file and report every problem at once (exit status 2 on any error)."""
     cluster, problems = check_inventory(inventory)
     for problem in problems:
@@ -26,6 +27,7 @@ def validate(inventory: Path = typer.Argument(..., help="The inventory file (inv
         raise InventoryError(problems)
     typer.echo(f"{inventory}: ok: cluster {cluster.name}, {len(cluster.nodes)} nodes "
                f"({len(cluster.coordinators)} coordinators)")
+    return cluster
 
 
 @app.command("schema")

@@ -86,14 +86,28 @@ def _quiet(message: str, **data: Any) -> None:
     pass
 
 
-async def resolve_iso(cluster: Cluster, controller_key: str, say: Say = _quiet) -> IsoSource:
-    """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed; `say` tells
-    what a build is doing, since it can take minutes."""
+async def check_iso(cluster: Cluster) -> str:
+    """Before anything is made or touched: the ISO the inventory names is there (and answers, for a
+    URL), or one can be built here (root, the build tools, a mirror). Returns what will be served."""
     if cluster.controller.iso:
         source = named_iso(cluster)
         if source.url is not None:
             await _check_iso_url(source.url)
-        return source
+        return f"the ISO {source.local or source.url}"
+    from core.mirror import resolve_mirrors
+    from iso.tools import require_root, require_tools
+
+    require_root("building the live ISO (the inventory names no controller.iso)")
+    require_tools()
+    mirrors = resolve_mirrors(cluster.nodes[0].install.mirror)
+    return f"a live ISO built here from {mirrors.debian} (cached in {cluster_dir(cluster) / 'iso-cache'})"
+
+
+async def resolve_iso(cluster: Cluster, controller_key: str, say: Say = _quiet) -> IsoSource:
+    """The inventory's ISO, or one built (and cached) by the ISO part with this run's seed; `say` tells
+    what a build is doing, since it can take minutes."""
+    if cluster.controller.iso:
+        return named_iso(cluster)  # a URL's HEAD was checked by check_iso, before the run began
     from iso.build import build_iso  # heavy: only when no ISO is named
     from iso.errors import BuildError
 

@@ -7,15 +7,18 @@ Every failure pvcctl can explain is a `PvcctlError`; `main` turns it into a one-
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from pathlib import Path
 
 import typer
 
 from controller.bmc.cli import app as bmc_app
 from controller.deploy_cli import register as register_deploy
+from controller.preflight import preflight
 from core.errors import PvcctlError
 from inventory.cli import app as inventory_app
-from inventory.cli import validate
+from inventory.cli import validate as validate_file
 from iso.cli import app as iso_app
 from lab.cli import app as lab_app
 from pvcctl import __version__
@@ -27,12 +30,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("validate")(validate)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
 app.add_typer(iso_app, name="iso")
 app.add_typer(lab_app, name="lab")
 register_deploy(app)
+
+
+@app.command("validate")
+def validate(
+    inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml)."),
+    file_only: bool = typer.Option(False, "--file-only", help="Check the file alone (not on the controller)."),
+) -> None:
+    """Check an inventory file and report every problem at once; then, on the controller, check what a
+    deploy checks before it touches anything (controller address and port, secrets, controller key, the
+    ISO). Exit status 2 on any error."""
+    cluster = validate_file(inventory)
+    if file_only:
+        return
+    for fact in asyncio.run(preflight(cluster)):
+        typer.echo(f"{inventory}: ok: {fact}")
 
 
 def _version(value: bool) -> None:

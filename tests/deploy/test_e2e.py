@@ -245,6 +245,44 @@ async def test_bad_input_stops_before_any_bmc_is_touched(make_lab: LabFactory, p
     assert lab.bmc("hv1").requests == 0
 
 
+async def test_what_a_deploy_can_check_first_is_checked_by_validate_too_and_leaves_no_run(
+        make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    import re
+    import socket
+
+    lab = await make_lab(1)
+    text = lab.inventory.read_text()
+    listen = re.search(r"listen: 127\.0\.0\.1:(\d+)", text)
+    assert listen is not None
+    no_iso = lab.inventory.with_name("no-iso.yml")
+    no_iso.write_text(re.sub(r"iso: \S+", "iso: /nowhere/pvc-live.iso", text))
+    taken = lab.inventory.with_name("taken.yml")
+    taken.write_text(text)
+    no_password = lab.inventory.with_name("no-password.yml")
+    assert "      file: bmc/password\n" in text
+    no_password.write_text(text.replace("      file: bmc/password\n", "      env: PVCCTL_TEST_UNSET\n"))
+    runs = lab.dir / "runs"
+
+    async def refused(inventory: Path, said: str) -> None:
+        for command in ("validate", "deploy"):
+            result = await pvcctl.run(command, str(inventory))
+            errors = [line for line in result.err.splitlines() if ": warning: " not in line]
+            assert result.code == 2 and errors == [errors[0]] and said in errors[0], (command, result.err)
+            assert "Traceback" not in result.err
+        assert not list(runs.glob("*/*/journal.sqlite"))  # no run directory was made
+
+    await refused(no_iso, "controller.iso: /nowhere/pvc-live.iso does not exist")
+    await refused(no_password, "environment variable PVCCTL_TEST_UNSET")
+    with socket.socket() as holder:  # something else listens on the controller's port
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", int(listen.group(1))))
+        holder.listen()
+        await refused(taken, f"controller.listen 127.0.0.1:{listen.group(1)} is in use")
+    assert lab.bmc("hv1").requests == 0
+    good = await pvcctl.run("validate", str(lab.inventory))
+    assert good.code == 0 and "ok: serves the ISO" in good.out and "secrets and BMC passwords readable" in good.out
+
+
 async def test_a_new_deploy_never_wipes_installed_nodes_unless_told(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
     lab = await make_lab(2)
     first = await pvcctl.run("deploy", str(lab.inventory))

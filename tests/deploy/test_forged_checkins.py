@@ -31,7 +31,7 @@ async def _forge(url: str, source: str, body: dict[str, object], stop: asyncio.E
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.post(url, json=body) as answer:
                     answers.append(answer.status)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)  # within the controller's rate limit for one source
     return answers
 
 
@@ -44,11 +44,12 @@ async def test_forged_checkins_for_every_node_from_the_start_fail_no_node(make_l
     deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
     try:
         for n, name in enumerate(NODES, start=1):
-            source = f"127.9.9.{n}"
-            server = await _impostor_ssh(source)
-            servers.append(server)
             machine = lab.nodes[name].machine
-            for port in (server.get_port(), 9):  # a foreign host key, and a place where nothing answers
+            machine.power_delay = 2.0  # its real live system comes late: the impostor's check-ins come first
+            server = await _impostor_ssh(f"127.9.9.{n}")
+            servers.append(server)
+            # a foreign host key at one place, nothing answering at another (each its own source address)
+            for source, port in ((f"127.9.9.{n}", server.get_port()), (f"127.9.10.{n}", 9)):
                 body = {"serial": machine.serial, "macs": list(machine.macs), "addresses": [f"{source}/8"],
                         "boot_mode": "uefi", "host_key_fingerprint": pinned, "node": name, "ssh_port": port}
                 forgers.append(asyncio.create_task(_forge(lab.controller_url + "/api/v1/checkin", source, body,
