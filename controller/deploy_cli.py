@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from controller.journal import Journal
+from controller.remote import Controller
 from controller.run import DeployOptions, run_deploy
 from controller.runs import find_run
 from controller.view import summary_table
@@ -40,11 +41,19 @@ def retry(
     partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
     as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
 ) -> None:
-    """Start NODES over in the cluster's last run (after fixing what failed); the others keep their state."""
+    """Start NODES over in the cluster's last run (after fixing what failed); the others keep their state.
+    While that run's deploy still runs, it is asked through its API, and starts them beside the others."""
     run_dir = find_run(inventory, run)
     journal = Journal(run_dir)
     source = Path(journal.meta()["inventory"])
+    controller = Controller.of_run(journal)
     journal.close()
+    if controller is not None and not reinstall:
+        said = asyncio.run(controller.retry(nodes))
+        if said is not None:
+            for line in said:
+                typer.echo(line)
+            return
     options = DeployOptions(source, tuple(nodes), -1, True, partial, as_json, retry=True, reinstall=reinstall,
                             run_dir=run_dir)
     raise typer.Exit(asyncio.run(run_deploy(options)))

@@ -78,10 +78,12 @@ async def run_deploy(opts: DeployOptions) -> int:
         if share is not None:
             bus.keep_secret(share.token)  # the ISO's path is for the BMCs: no event, log or journal line has it
         token = RunToken.for_run(journal.run_dir)
-        server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share, token),
+        steering = _Steering()
+        server = Server(build_app(board, bus, desk, RunInfo(cluster.name, journal.run_dir), share, token, steering),
                         cluster.controller.listen_host, cluster.controller.listen_port)
         await server.start()
         stack.push_async_callback(server.stop)
+        journal.set_meta("controller", cluster.controller.url)  # where `pvcctl retry` reaches this run
         terminal.dashboard(token.dashboard_url(cluster.controller.url))
         stack.enter_context(_log_into_events(bus, board))
         http = await stack.enter_async_context(new_http_session())
@@ -92,10 +94,27 @@ async def run_deploy(opts: DeployOptions) -> int:
         deployment = Deployment([nodes[n] for n in starts], services, deadlines=cluster.deploy.deadlines,
                                 retries=cluster.deploy.retries)
         stack.enter_context(_signals(deployment.request_stop))
+        steering.deployment = deployment
         bus.emit(Event("", EventKind.RUN, f"deploying {', '.join(starts)} from {journal.run_dir}"))
         async with terminal.live(board):
             outcomes = await deployment.run(starts)
         return _finish(cluster, opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes), state)
+
+
+class _Steering:
+    """The API's way to the deployment (retry a node, stop), once there is one."""
+
+    deployment: Deployment | None = None
+
+    def retry(self, node: str) -> tuple[int, dict[str, object]]:
+        if self.deployment is None:
+            return 409, {"reason": "the run is still starting; try again in a moment"}
+        return self.deployment.retry(node)
+
+    def stop(self) -> tuple[int, dict[str, object]]:
+        if self.deployment is None:
+            return 409, {"reason": "the run is still starting; try again in a moment"}
+        return self.deployment.stop()
 
 
 async def _iso(cluster: Cluster, public_key: str, bus: EventBus) -> IsoSource:

@@ -47,9 +47,11 @@ class NodeJob:
         self.retries = retries
         self.stopping = stopping
         self.state = NodeState.PENDING
+        self.attempt = 0  # the attempt it is on (or ended with)
 
     def _emit(self, state: NodeState, attempt: int, message: str = "", phase: str = "", **data: Any) -> None:
         self.state = advance(self.state, state)
+        self.attempt = attempt
         self.services.bus.emit(Event(self.node.hostname, EventKind.STATE, message, state=state,
                                      phase=phase or (state.value if state.working else ""), attempt=attempt,
                                      data=data))

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.node.events import Board, EventBus
+from controller.server.steering import STEERING
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,25 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
     finally:
         bus.drop(queue)
     return response
+
+
+OVER = {"reason": "this run is not running any more: start nodes over with pvcctl retry NODE"}
+
+
+async def handle_retry(request: web.Request) -> web.Response:
+    steering = request.app.get(STEERING)
+    if steering is None:
+        return web.json_response(OVER, status=409)
+    status, body = steering.retry(request.match_info["node"])
+    return web.json_response(body, status=status)
+
+
+async def handle_stop(request: web.Request) -> web.Response:
+    steering = request.app.get(STEERING)
+    if steering is None:
+        return web.json_response(OVER, status=409)
+    status, body = steering.stop()
+    return web.json_response(body, status=status)
 
 
 async def handle_dashboard(request: web.Request) -> web.FileResponse:

@@ -5,6 +5,8 @@
     POST /api/v1/checkin           live nodes check in (a hint, verified over SSH)         open
     GET  /api/v1/status            JSON snapshot of every node                             token
     GET  /api/v1/events            server-sent events                                      token
+    POST /api/v1/nodes/{node}/retry  start a failed node over while the run goes on        token
+    POST /api/v1/stop              stop the run (as Ctrl-C)                                token
 
 "token": the run's access token (controller/server/auth.py) as a cookie or a Bearer header; 401
 without it.
@@ -20,6 +22,7 @@ from aiohttp import web
 from controller.node.events import Board, EventBus
 from controller.server import api, checkin, iso
 from controller.server.auth import TOKEN, RunToken, require_token
+from controller.server.steering import STEERING, Steering
 from core.errors import UserError
 
 
@@ -28,7 +31,7 @@ class ListenError(UserError):
 
 
 def build_app(board: Board, bus: EventBus, desk: checkin.CheckinDesk, run: api.RunInfo,
-              share: iso.IsoShare | None, token: RunToken) -> web.Application:
+              share: iso.IsoShare | None, token: RunToken, steering: Steering | None = None) -> web.Application:
     app = web.Application(middlewares=[require_token])
     app[TOKEN] = token
     app[api.BOARD] = board
@@ -37,11 +40,15 @@ def build_app(board: Board, bus: EventBus, desk: checkin.CheckinDesk, run: api.R
     app[checkin.DESK] = desk
     if share is not None:
         app[iso.SHARE] = share
+    if steering is not None:
+        app[STEERING] = steering
     app.router.add_get("/", api.handle_dashboard)
     app.router.add_get("/iso/{token}/{name}", iso.handle_iso)  # GET also answers HEAD
     app.router.add_post("/api/v1/checkin", checkin.handle_checkin)
     app.router.add_get("/api/v1/status", api.handle_status)
     app.router.add_get("/api/v1/events", api.handle_events)
+    app.router.add_post("/api/v1/nodes/{node}/retry", api.handle_retry)
+    app.router.add_post("/api/v1/stop", api.handle_stop)
     return app
 
 
