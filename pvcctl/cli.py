@@ -24,10 +24,13 @@ app = typer.Typer(
     name="pvcctl",
     help="Install a whole PVC cluster on bare metal in one command.",
     no_args_is_help=True,
-    add_completion=False,
+    # typer's --install-completion / --show-completion: bash, zsh and fish complete commands, options,
+    # node names from the inventory on the line (inventory/completion.py) and run directories
+    add_completion=True,
     pretty_exceptions_enable=False,
+    epilog="Start with: pvcctl validate inventory.yml, then pvcctl deploy inventory.yml",
 )
-app.command("validate")(validate)
+app.command("validate", epilog="Example:\n\n  pvcctl validate examples/cluster.yml")(validate)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
 app.add_typer(iso_app, name="iso")
