@@ -12,19 +12,27 @@ import typer
 
 
 def inventory_nodes(inventory: object) -> list[str]:
-    """The node names of `inventory` (a path given on the line), or none when it does not load."""
+    """The node names of `inventory` (a path given on the line), or none when it cannot be read. Only the
+    names are read, not the whole inventory resolved: completion needs no BMC password in the environment."""
     if not inventory:
         return []
-    from inventory.load import load_inventory
+    from ruamel.yaml import YAML
 
     try:
-        return [node.hostname for node in load_inventory(Path(str(inventory))).nodes]
+        nodes = YAML(typ="safe").load(Path(str(inventory)).read_text(encoding="utf-8"))["nodes"]
+        return [str(node["hostname"]) for node in nodes if isinstance(node, dict) and "hostname" in node]
     except Exception:  # completion never fails; the command says what is wrong
         return []
 
 
 def _given_inventory(ctx: typer.Context) -> object:
-    return ctx.params.get("inventory")
+    """The inventory on the line. While an option before the word being completed still waits for its
+    value (`deploy inv.yml --only <TAB>`), click has not assigned the positional arguments: then the
+    inventory is the first leftover argument that is a file."""
+    given = ctx.params.get("inventory")
+    if given:
+        return given
+    return next((arg for arg in ctx.args if Path(arg).is_file()), None)
 
 
 def complete_nodes(ctx: typer.Context, incomplete: str) -> list[str]:
