@@ -9,24 +9,28 @@ from pathlib import Path
 
 import typer
 
+from controller.completion import complete_runs
 from controller.journal import Journal
 from controller.remote import Controller
 from controller.run import DeployOptions, run_deploy
 from controller.runs import find_run
 from controller.view import summary_table
+from inventory.completion import complete_node_list, complete_nodes
 
 
 def deploy(
-    inventory: Path = typer.Argument(..., help="the inventory file"),
-    only: str = typer.Option("", "--only", help="comma-separated node names to deploy (default: all)"),
-    concurrency: int = typer.Option(-1, "--concurrency", help="installs at once (default: the inventory's; 0 = all)"),
-    resume: bool = typer.Option(False, "--resume", help="continue the last run of this cluster"),
-    partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
-    as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
+    inventory: Path = typer.Argument(..., metavar="INVENTORY", help="The inventory file (inventory.yml)."),
+    only: str = typer.Option("", "--only", metavar="NODES", show_default=False, autocompletion=complete_node_list,
+                             help="Only these nodes, comma-separated (default: every node)."),
+    concurrency: int = typer.Option(-1, "--concurrency", metavar="N", show_default=False,
+                                    help="Installs at once (default: the inventory's; 0: all)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the cluster's last run."),
+    partial: bool = typer.Option(False, "--partial", help="Write the inventory for the nodes that finished."),
+    as_json: bool = typer.Option(False, "--json", help="Print every event as a JSON line."),
     reinstall: bool = typer.Option(False, "--reinstall",
-                                   help="also wipe and install nodes that an earlier run installed"),
+                                   help="Also wipe and install nodes that an earlier run installed."),
 ) -> None:
-    """Install every node of INVENTORY at once; write the pvc-ansible inventory when all are done."""
+    """Install every node of the inventory at once, then write the pvc-ansible inventory."""
     nodes = tuple(n.strip() for n in only.split(",") if n.strip())
     options = DeployOptions(inventory, nodes, concurrency, resume, partial, as_json, reinstall=reinstall)
     code = asyncio.run(run_deploy(options))
@@ -34,15 +38,18 @@ def deploy(
 
 
 def retry(
-    nodes: list[str] = typer.Argument(..., help="the nodes to start over"),
-    inventory: Path | None = typer.Option(None, "--inventory", "-i", help="the cluster's inventory: its last run"),
-    run: Path | None = typer.Option(None, "--run", help="the run directory"),
-    reinstall: bool = typer.Option(False, "--reinstall", help="also wipe and install nodes that are done"),
-    partial: bool = typer.Option(False, "--partial", help="write the inventory for the nodes that finished"),
-    as_json: bool = typer.Option(False, "--json", help="print every event as a JSON line"),
+    nodes: list[str] = typer.Argument(..., metavar="NODE...", help="The nodes to start over.",
+                                      autocompletion=complete_nodes),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", metavar="FILE",
+                                          help="The cluster's inventory: retry in its last run."),
+    run: Path | None = typer.Option(None, "--run", metavar="DIR", help="The run directory.",
+                                    autocompletion=complete_runs),
+    reinstall: bool = typer.Option(False, "--reinstall", help="Also wipe and install nodes that are done."),
+    partial: bool = typer.Option(False, "--partial", help="Write the inventory for the nodes that finished."),
+    as_json: bool = typer.Option(False, "--json", help="Print every event as a JSON line."),
 ) -> None:
-    """Start NODES over in the cluster's last run (after fixing what failed); the others keep their state.
-    While that run's deploy still runs, it is asked through its API, and starts them beside the others."""
+    """Start nodes over in the cluster's last run, after fixing what failed; the others keep their state.
+    While that run's deploy still runs, it is asked through its API and starts them beside the others."""
     run_dir = find_run(inventory, run)
     journal = Journal(run_dir)
     source = Path(journal.meta()["inventory"])
@@ -60,11 +67,13 @@ def retry(
 
 
 def status(
-    inventory: Path | None = typer.Argument(None, help="the cluster's inventory (default: the only cluster in ./runs)"),
-    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the cluster's last run)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    inventory: Path | None = typer.Argument(None, metavar="[INVENTORY]",
+                                            help="The cluster's inventory (default: the only cluster in ./runs)."),
+    run: Path | None = typer.Option(None, "--run", metavar="DIR", autocompletion=complete_runs,
+                                    help="The run directory (default: the cluster's last run)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Each node's state in the cluster's last run, from its journal."""
+    """Show each node's state in the cluster's last run, from its journal."""
     from rich.console import Console
 
     run_dir = find_run(inventory, run)
@@ -83,11 +92,13 @@ def status(
 
 
 def watch(
-    inventory: Path | None = typer.Argument(None, help="the cluster's inventory (default: the only cluster in ./runs)"),
-    run: Path | None = typer.Option(None, "--run", help="the run directory (default: the cluster's last run)"),
-    interval: float = typer.Option(1.0, "--interval", help="seconds between looks"),
+    inventory: Path | None = typer.Argument(None, metavar="[INVENTORY]",
+                                            help="The cluster's inventory (default: the only cluster in ./runs)."),
+    run: Path | None = typer.Option(None, "--run", metavar="DIR", autocompletion=complete_runs,
+                                    help="The run directory (default: the cluster's last run)."),
+    interval: float = typer.Option(1.0, "--interval", metavar="SECONDS", help="Seconds between looks."),
 ) -> None:
-    """Print the cluster's last run's events as they are journalled, until Ctrl-C."""
+    """Follow the cluster's last run: print its events as they are journalled, until Ctrl-C."""
     journal = Journal(find_run(inventory, run))
     last = 0
     try:
@@ -104,7 +115,8 @@ def watch(
 
 def register(app: typer.Typer) -> None:
     """Add the deploy engine's commands to the top-level app."""
-    app.command("deploy")(deploy)
-    app.command("retry")(retry)
-    app.command("status")(status)
-    app.command("watch")(watch)
+    app.command("deploy", epilog="Examples:\n\n  pvcctl deploy inventory.yml\n\n"
+                                 "  pvcctl deploy inventory.yml --only hv4 --json")(deploy)
+    app.command("retry", epilog="Example:\n\n  pvcctl retry hv3 -i inventory.yml")(retry)
+    app.command("status", epilog="Example:\n\n  pvcctl status inventory.yml --json")(status)
+    app.command("watch", epilog="Example:\n\n  pvcctl watch inventory.yml")(watch)

@@ -34,7 +34,7 @@ from ruamel.yaml import YAML
 from core.errors import UserError
 from inventory.model import Cluster, Node
 from inventory.pvc_vars import base_vars, bmc_passwords, pvc_vars
-from inventory.state import ClusterState, InstallResult
+from inventory.state import ClusterState, InstallResult, cluster_dir
 
 __all__ = ["InstallResult", "RenderReport", "check_render_secrets", "load_results", "next_step", "render"]
 
@@ -97,7 +97,7 @@ def check_render_secrets(cluster: Cluster) -> None:
                 raise UserError(f"cannot read {where} ({what}): {reason}; create it or fix the path") from None
             if not lines or not lines[0].strip():
                 raise UserError(f"{where} ({what}) is empty; write the password on its first line")
-    ClusterState.open(cluster).check_secrets()
+    ClusterState(cluster_dir(cluster), cluster).check_secrets()  # reads only: makes no state directory
 
 
 def render(cluster: Cluster, out: Path, *, finished: Mapping[str, InstallResult] | None = None,

@@ -59,7 +59,9 @@ def base_vars(cluster: Cluster, nodes: Sequence[Node], controller_key: str) -> d
         "username_email_root": "root",
         "hosts": [{"name": f"{node.hostname}-lom", "ip": node.bmc.host} for node in nodes],
         "admin_users": [{"name": "pvcadmin", "uid": 500,
-                         "keys": list(dict.fromkeys([controller_key, *first.install.ssh_keys])), "removed": []}],
+                         # no controller key yet: a render before the first deploy
+                         "keys": [k for k in dict.fromkeys([controller_key, *first.install.ssh_keys]) if k],
+                         "removed": []}],
         "networks": _networks(cluster),
     }
 

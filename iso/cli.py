@@ -10,7 +10,7 @@ import typer
 from iso.errors import IsoUserError
 from iso.seed import Seed, SeedError
 
-app = typer.Typer(no_args_is_help=True, help="Build the live installer ISO.")
+app = typer.Typer(no_args_is_help=True, help="Build the live installer ISO, or give one a new seed.")
 
 DEFAULT_CACHE = Path("/var/cache/pvcctl/iso")
 
@@ -39,14 +39,20 @@ def _load_seed(inventory: Path | None, seed_file: Path | None) -> tuple[Seed | N
     return seed, first.mirror if first else None, first.apt_proxy if first else None
 
 
-@app.command("build")
+@app.command("build", epilog="Examples:\n\n  pvcctl iso build inventory.yml -o pvc-installer.iso\n\n"
+                             "  pvcctl iso build --seed seed.json --json")
 def build(
-    inventory: Path | None = typer.Argument(None, help="Inventory whose controller and nodes make the seed."),
-    output: Path = typer.Option(Path("pvc-installer.iso"), "-o", "--output", help="Where to write the ISO."),
-    seed_file: Path | None = typer.Option(None, "--seed", help="A seed JSON file instead of an inventory."),
-    mirror: str | None = typer.Option(None, "--mirror", help="Debian mirror URL (default: this machine's apt)."),
-    proxy: str | None = typer.Option(None, "--proxy", help="HTTP proxy for apt and debootstrap (apt-cacher-ng)."),
-    cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="Build cache directory."),
+    inventory: Path | None = typer.Argument(None, metavar="[INVENTORY]",
+                                            help="Inventory whose controller and nodes make the seed."),
+    output: Path = typer.Option(Path("pvc-installer.iso"), "-o", "--output", metavar="PATH",
+                                help="Where to write the ISO."),
+    seed_file: Path | None = typer.Option(None, "--seed", metavar="FILE",
+                                          help="A seed JSON file instead of an inventory."),
+    mirror: str | None = typer.Option(None, "--mirror", metavar="URL",
+                                      help="Debian mirror URL (default: this machine's apt)."),
+    proxy: str | None = typer.Option(None, "--proxy", metavar="URL",
+                                     help="HTTP proxy for apt and debootstrap (apt-cacher-ng)."),
+    cache: Path = typer.Option(DEFAULT_CACHE, "--cache", metavar="DIR", help="Build cache directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Build the live installer ISO (as root); every stage is cached by the content of its inputs."""
@@ -68,13 +74,13 @@ def build(
                f"(in {report.iso}{HOST_KEY_SUFFIX})")
 
 
-@app.command("seed")
+@app.command("seed", epilog="Example:\n\n  pvcctl iso seed pvc-installer.iso seed.json -o site2.iso")
 def reseed(
-    base_iso: Path = typer.Argument(..., help="An ISO made by pvcctl iso build."),
-    seed_file: Path = typer.Argument(..., help="The new seed (JSON)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the new ISO."),
+    base_iso: Path = typer.Argument(..., metavar="BASE_ISO", help="An ISO made by pvcctl iso build."),
+    seed_file: Path = typer.Argument(..., metavar="SEED", help="The new seed (JSON)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="PATH", help="Where to write the new ISO."),
 ) -> None:
-    """Make a copy of an ISO with a new seed, in about a second (nothing is rebuilt)."""
+    """Copy an ISO with a new seed, in about a second (nothing is rebuilt)."""
     from iso.build import HOST_KEY_SUFFIX
     from iso.seed import write_iso_with_seed
 

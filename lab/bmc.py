@@ -60,6 +60,8 @@ class LabBmc:
     pending_changes: bool = False
     _unseen: dict[str, int] = field(default_factory=dict)  # NOTE(dell/idrac10): 404s left per new task
     _next_id: int = 0
+    # A multi-node chassis lists several systems: these are listed and read (powered off), never acted on
+    other_systems: tuple[str, ...] = ()
     _last_off: float = -1e9
     _last_on: float = -1e9
 

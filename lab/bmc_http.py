@@ -156,6 +156,14 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
     return body
 
 
+def other_system_body(bmc: LabBmc, system_id: str) -> dict[str, Any]:
+    """Another node of the chassis (LabBmc.other_systems): enough to be listed and identified."""
+    p = bmc.personality
+    return {"@odata.id": f"{ROOT}/Systems/{system_id}", "Id": system_id, "Name": f"{bmc.machine.name}-{system_id}",
+            "Manufacturer": p.manufacturer, "Model": p.model, "SerialNumber": f"{bmc.machine.serial}-{system_id}",
+            "PowerState": "Off", "Links": {"ManagedBy": [{"@odata.id": bmc.manager_path}]}}
+
+
 def manager_body(bmc: LabBmc) -> dict[str, Any]:
     p = bmc.personality
     body: dict[str, Any] = {"@odata.id": bmc.manager_path, "Id": p.manager_id, "Name": "Manager",
@@ -234,6 +242,13 @@ def _json_handler(view: Callable[[LabBmc], dict[str, Any]]) -> Handler:
 async def get_system(request: web.Request) -> web.Response:
     bmc = _bmc(request)
     return _json(system_body(bmc), headers={"ETag": bmc.etag("system")})
+
+
+async def get_other_system(request: web.Request) -> web.Response:
+    bmc, system_id = _bmc(request), request.match_info["sid"]
+    if system_id not in bmc.other_systems:
+        raise _missing(request)
+    return _json(other_system_body(bmc, system_id))
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -384,7 +399,8 @@ def build_app(bmc: LabBmc) -> web.Application:
     sessions, nics, tasks = f"{ROOT}/SessionService/Sessions", f"{system}/EthernetInterfaces", f"{ROOT}/TaskService"
     gets: dict[str, Handler] = {
         ROOT: _json_handler(service_root),
-        f"{ROOT}/Systems": _json_handler(lambda b: _collection(f"{ROOT}/Systems", [b.system_path])),
+        f"{ROOT}/Systems": _json_handler(lambda b: _collection(
+            f"{ROOT}/Systems", [b.system_path, *(f"{ROOT}/Systems/{i}" for i in b.other_systems)])),
         f"{ROOT}/Managers": _json_handler(lambda b: _collection(f"{ROOT}/Managers", [b.manager_path])),
         system: get_system,
         bmc.settings_path: get_settings,
@@ -398,6 +414,7 @@ def build_app(bmc: LabBmc) -> web.Application:
         f"{media}/{{slot}}": get_slot,
         f"{tasks}/Tasks/{{task}}": get_dell_job,
         f"{tasks}/TaskMonitors/{{task}}": get_task_monitor,
+        f"{ROOT}/Systems/{{sid}}": get_other_system,  # after the BMC's own system: that route wins
     }
     posts: dict[str, Handler] = {
         sessions: post_session,

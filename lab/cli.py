@@ -24,7 +24,7 @@ from lab.personalities import PERSONALITIES
 from lab.server import BmcLab, LabConfig, LabConfigError
 from lab.sim import SimLab
 
-app = typer.Typer(no_args_is_help=True, help="Run a virtual cluster on this machine.")
+app = typer.Typer(no_args_is_help=True, help="Run emulated BMCs or a whole virtual cluster on this machine.")
 
 
 async def _serve(config: LabConfig) -> None:
@@ -47,25 +47,36 @@ async def _serve(config: LabConfig) -> None:
     typer.echo("stopped", err=True)
 
 
-@app.command("bmc")
+@app.command("bmc", epilog="Examples:\n\n  pvcctl lab bmc --count 3 -p idrac9 -p ilo -p supermicro\n\n"
+                           "  pvcctl lab bmc --config lab.yml")
 def bmc(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Lab YAML (bmcs, port, ...).")] = None,
-    count: Annotated[int, typer.Option("--count", min=1, max=1000, help="How many BMCs.")] = 1,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="FILE", help="Lab YAML (bmcs, port, ...).")] = None,
+    count: Annotated[int, typer.Option("--count", metavar="N", help="How many BMCs (1-1000).")] = 1,
     personality: Annotated[list[str] | None, typer.Option(
-        "--personality", "-p", help=f"Vendor personality, repeatable, cycled: {', '.join(PERSONALITIES)}.")] = None,
-    base_address: Annotated[str, typer.Option("--base-address", help="Address of the first BMC.")] = "127.0.1.1",
-    port: Annotated[int, typer.Option("--port", help="Port on every address (0: any free).")] = 8443,
-    state_dir: Annotated[Path, typer.Option("--state-dir", help="CA, keys, password.")] = Path("/tmp/pvcctl-lab"),
-    password_env: Annotated[str | None, typer.Option("--password-env", help="Variable with the password.")] = None,
-    time_scale: Annotated[float, typer.Option("--time-scale", help="Multiply vendor delays by this.")] = 1.0,
-    latency: Annotated[float, typer.Option("--latency", help="Seconds added to every request.")] = 0.0,
-    error_rate: Annotated[float, typer.Option("--error-rate", help="Share of requests answered 503.")] = 0.0,
-    hang_rate: Annotated[float, typer.Option("--hang-rate", help="Share of requests never answered.")] = 0.0,
+        "--personality", "-p", metavar="NAME", autocompletion=lambda: list(PERSONALITIES),
+        help=f"Vendor personality, repeatable, cycled: {', '.join(PERSONALITIES)}.")] = None,
+    base_address: Annotated[str, typer.Option(
+        "--base-address", metavar="ADDRESS", help="Address of the first BMC.")] = "127.0.1.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port on every address (0: any free).")] = 8443,
+    state_dir: Annotated[Path, typer.Option(
+        "--state-dir", metavar="DIR", help="Where the CA, keys and password go.")] = Path("/tmp/pvcctl-lab"),
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", metavar="VAR", help="Environment variable holding the password.")] = None,
+    time_scale: Annotated[float, typer.Option(
+        "--time-scale", metavar="FACTOR", help="Multiply vendor delays by this.")] = 1.0,
+    latency: Annotated[float, typer.Option("--latency", metavar="SECONDS", help="Added to every request.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(
+        "--error-rate", metavar="SHARE", help="Share of requests answered 503.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option(
+        "--hang-rate", metavar="SHARE", help="Share of requests never answered.")] = 0.0,
     busy_after_power_off: Annotated[float, typer.Option(
-        "--busy-after-power-off", help="Seconds of 503 after a power-off.")] = 0.0,
-    max_sessions: Annotated[int | None, typer.Option("--max-sessions", help="Session limit.")] = None,
+        "--busy-after-power-off", metavar="SECONDS", help="Answer 503 this long after a power-off.")] = 0.0,
+    max_sessions: Annotated[int | None, typer.Option("--max-sessions", metavar="N", help="Session limit.")] = None,
 ) -> None:
     """Serve emulated Redfish BMCs over HTTPS, one per loopback address, until Ctrl-C."""
+    if not 1 <= count <= 1000:
+        raise LabUsageError(f"--count {count}: give 1 to 1000 BMCs")
     if config is not None:
         lab_config = LabConfig.from_yaml(config)
     else:
@@ -80,18 +91,23 @@ def bmc(
     asyncio.run(_serve(lab_config))
 
 
-@app.command("up")
+@app.command("up", help=(
+    "Start a simulated (--sim) or virtual (--qemu) cluster behind emulated BMCs, until Ctrl-C.\n\n"
+    "It prints the cluster's inventory, ready for pvcctl deploy."),
+    epilog="Examples:\n\n  pvcctl lab up --sim 5\n\n  ip netns exec pvclab pvcctl lab up --qemu 1 --dir vlab")
 def up(
-    sim: int = typer.Option(0, "--sim", help="how many simulated machines (1-250: PVC node ids end at 255)"),
-    qemu: int = typer.Option(0, "--qemu", help="how many QEMU machines (1-8; run it in a network namespace "
-                             "of its own: ip netns exec NS pvcctl lab up --qemu 1)"),
-    directory: Path = typer.Option(Path("simlab"), "--dir", help="where the lab keeps its state and inventory"),
-    step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
-    iso_cache: Path | None = typer.Option(None, "--iso-cache", help="with --qemu: a pvcctl iso build cache for "
-                                          "deploy to reuse (default: /var/cache/pvcctl/iso when it exists)"),
+    sim: int = typer.Option(0, "--sim", metavar="N", show_default=False,
+                            help="How many simulated machines (1-250: PVC node ids end at 255)."),
+    qemu: int = typer.Option(0, "--qemu", metavar="N", show_default=False,
+                             help="How many QEMU machines (1-8), in a network namespace of its own."),
+    directory: Path = typer.Option(Path("simlab"), "--dir", metavar="DIR",
+                                   help="Where the lab keeps its state and inventory."),
+    step_delay: float = typer.Option(0.05, "--step-delay", metavar="SECONDS",
+                                     help="How long each simulated install step takes."),
+    iso_cache: Path | None = typer.Option(None, "--iso-cache", metavar="DIR",
+                                          help="With --qemu: an ISO build cache for deploy to reuse "
+                                          "(default: /var/cache/pvcctl/iso when it exists)."),
 ) -> None:
-    """Start a simulated (--sim) or virtual (--qemu) cluster behind emulated BMCs until Ctrl-C; print its
-    inventory."""
     if (sim > 0) == (qemu > 0):
         raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
     if sim and not 1 <= sim <= 250:

@@ -17,6 +17,7 @@ from controller.bmc.cli import app as bmc_app
 from controller.deploy_cli import register as register_deploy
 from controller.preflight import preflight
 from core.errors import PvcctlError
+from inventory.cli import INVENTORY_HELP
 from inventory.cli import app as inventory_app
 from inventory.cli import validate as validate_file
 from iso.cli import app as iso_app
@@ -27,8 +28,11 @@ app = typer.Typer(
     name="pvcctl",
     help="Install a whole PVC cluster on bare metal in one command.",
     no_args_is_help=True,
-    add_completion=False,
+    # typer's --install-completion / --show-completion: bash, zsh and fish complete commands, options,
+    # node names from the inventory on the line (inventory/completion.py) and run directories
+    add_completion=True,
     pretty_exceptions_enable=False,
+    epilog="Start with: pvcctl validate inventory.yml, then pvcctl deploy inventory.yml",
 )
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(bmc_app, name="bmc")
@@ -37,14 +41,16 @@ app.add_typer(lab_app, name="lab")
 register_deploy(app)
 
 
-@app.command("validate")
+@app.command("validate", epilog="Examples:\n\n  pvcctl validate inventory.yml\n\n"
+                                 "  pvcctl validate --file-only examples/cluster.yml")
 def validate(
-    inventory: Path = typer.Argument(..., help="The inventory file (inventory.yml)."),
+    inventory: Path = typer.Argument(..., metavar="INVENTORY", help=INVENTORY_HELP),
     file_only: bool = typer.Option(False, "--file-only", help="Check the file alone (not on the controller)."),
 ) -> None:
-    """Check an inventory file and report every problem at once; then, on the controller, check what a
-    deploy checks before it touches anything (controller address and port, secrets, controller key, the
-    ISO). Exit status 2 on any error."""
+    """Check an inventory file, then what a deploy checks first; writes nothing.
+
+    Every problem in the file at once; then, on the controller, what a deploy checks before it touches
+    anything: controller address and port, secrets, controller key, the ISO. Exit status 2 on any error."""
     cluster = validate_file(inventory)
     if file_only:
         return

@@ -5,7 +5,10 @@
     pvcctl bmc media insert http://10.0.0.5:8740/pvc.iso --url https://10.0.1.1 --user root \\
         --password-env BMC_PASSWORD --ca-bundle bmc-ca.pem
 
-A password is never taken on the command line: --password-env or --password-file.
+A password is never taken on the command line: --password-env or --password-file. Powering off,
+restarting or ejecting media on more than one node, or on a node a deploy of the cluster installed,
+asks first (once, naming the nodes) unless --yes; without a terminal to ask on, it refuses. A BMC
+given by --url that has several systems (a multi-node chassis) acts on the one --system names.
 """
 
 from __future__ import annotations
@@ -31,16 +34,23 @@ from controller.bmc.errors import BmcTargetError
 from controller.bmc.redfish import RedfishBmc
 from controller.bmc.transport import new_http_session
 from core.errors import PvcctlError
+from inventory.completion import complete_nodes
 
-app = typer.Typer(no_args_is_help=True, help="Operate BMCs over Redfish.")
+app = typer.Typer(no_args_is_help=True, help="Operate nodes' BMCs over Redfish: identity, power, media, boot.")
 
 Action = Callable[[RedfishBmc], Awaitable[dict[str, Any]]]
 
 
+class SystemChoiceError(BmcTargetError):
+    """A BMC given by --url has several systems and none was chosen."""
+
+
 @dataclass(frozen=True)
 class Target:
-    node: str
+    node: str  # "" for a BMC given by --url
     endpoint: BmcEndpoint
+    system: str | None = None  # --system: which of the BMC's systems
+    installed: bool = False  # a deploy of the node's cluster recorded it as installed
 
 
 class PowerAction(enum.StrEnum):
@@ -75,19 +85,31 @@ class TargetOptions:
     insecure: bool
     as_json: bool
     verbose: bool
+    system: str | None = None
+    yes: bool = False
 
 
-Inventory = Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory file: all its nodes.")]
-Nodes = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only this inventory node (repeatable).")]
-Url = Annotated[str | None, typer.Option("--url", help="One BMC: https://host[:port].")]
-User = Annotated[str | None, typer.Option("--user", "-u", help="BMC user name (with --url).")]
-PasswordEnv = Annotated[str | None, typer.Option("--password-env", help="Environment variable holding the password.")]
-PasswordFile = Annotated[Path | None, typer.Option("--password-file", help="File whose first line is the password.")]
-CaBundle = Annotated[Path | None, typer.Option("--ca-bundle", help="PEM CA bundle that signs the BMC certificate.")]
-Fingerprint = Annotated[str | None, typer.Option("--fingerprint", help="Pinned SHA-256 certificate fingerprint.")]
+Inventory = Annotated[Path | None, typer.Option(
+    "--inventory", "-i", metavar="FILE", help="Inventory file: act on its nodes.")]
+Nodes = Annotated[list[str] | None, typer.Option(
+    "--node", "-n", metavar="NAME", help="Only this node of the inventory (repeatable).",
+    autocompletion=complete_nodes)]
+Url = Annotated[str | None, typer.Option("--url", metavar="URL", help="One BMC: https://host[:port].")]
+System = Annotated[str | None, typer.Option(
+    "--system", metavar="ID", help="With --url: the system to act on when the BMC has several.")]
+User = Annotated[str | None, typer.Option("--user", "-u", metavar="NAME", help="BMC user name (with --url).")]
+PasswordEnv = Annotated[str | None, typer.Option(
+    "--password-env", metavar="VAR", help="Environment variable holding the password.")]
+PasswordFile = Annotated[Path | None, typer.Option(
+    "--password-file", metavar="FILE", help="File whose first line is the password.")]
+CaBundle = Annotated[Path | None, typer.Option(
+    "--ca-bundle", metavar="FILE", help="PEM CA bundle that signs the BMC certificate.")]
+Fingerprint = Annotated[str | None, typer.Option(
+    "--fingerprint", metavar="SHA256", help="Pinned SHA-256 fingerprint of the BMC certificate.")]
 Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify the BMC certificate (warns).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first (several or installed nodes).")]
 
 
 def _password(opts: TargetOptions) -> SecretStr:
@@ -115,6 +137,8 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
     if opts.inventory:
         if opts.user or opts.password_env or opts.password_file or opts.ca_bundle or opts.fingerprint or opts.insecure:
             raise BmcTargetError("with --inventory, BMC credentials and TLS settings come from the inventory")
+        if opts.system:
+            raise BmcTargetError("--system picks one system of a BMC given by --url")
         from inventory.load import load_inventory
 
         cluster = load_inventory(opts.inventory)
@@ -123,7 +147,8 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         if unknown:
             raise BmcTargetError(f"no node {', '.join(unknown)} in {opts.inventory}; its nodes: {', '.join(known)}")
         chosen = [n for n in cluster.nodes if not opts.nodes or n.hostname in opts.nodes]
-        return [Target(n.hostname, BmcEndpoint.from_config(n.bmc)) for n in chosen]
+        installed = _installed(cluster)
+        return [Target(n.hostname, BmcEndpoint.from_config(n.bmc), installed=n.hostname in installed) for n in chosen]
     if not opts.url:
         raise BmcTargetError("say which BMCs: --inventory FILE [--node NAME], or --url https://host --user NAME")
     if opts.nodes:
@@ -132,22 +157,64 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         raise BmcTargetError(f"--user is required with --url {opts.url}")
     endpoint = BmcEndpoint(opts.url, opts.user, _password(opts), verify_tls=not opts.insecure,
                            ca_bundle=opts.ca_bundle, fingerprint=opts.fingerprint)
-    return [Target("", endpoint)]
+    return [Target("", endpoint, opts.system)]
 
 
-async def _run_one(target: Target, action: Action, http: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"node": target.node or "-", "bmc": target.endpoint.url}
+def _installed(cluster: Any) -> set[str]:
+    """The nodes a deploy of `cluster` recorded as installed. Only read: a cluster no deploy has run
+    for has no state directory, and asking about its BMCs must not make one."""
+    from inventory.state import ClusterState, cluster_dir
+
+    directory = cluster_dir(cluster)
+    return set(ClusterState(directory, cluster).installed()) if directory.is_dir() else set()
+
+
+def _consent(targets: list[Target], what: str, yes: bool) -> None:
+    """Ask once before `what` acts on several nodes or on an installed one; refuse when nobody can answer."""
+    if yes or not (len(targets) > 1 or any(t.installed for t in targets)):
+        return
+    names = ", ".join(f"{t.node or t.endpoint.url}{' (installed)' if t.installed else ''}" for t in targets)
+    if not sys.stdin.isatty():
+        raise BmcTargetError(f"{what} {len(targets)} node(s): {names}: nothing done; there is no terminal to "
+                             "ask on, so give --yes to go ahead")
+    if not typer.confirm(f"pvcctl: {what} {len(targets)} node(s): {names}. Go ahead?", err=True):
+        typer.echo("pvcctl: nothing done", err=True)
+        raise typer.Exit(1)
+
+
+async def _act(target: Target, action: Action, http: Any, *, every_system: bool) -> list[dict[str, Any]]:
+    """`action` on the target's system. A BMC given by --url with several systems and no --system:
+    every system for `every_system` (reading), else a SystemChoiceError listing them."""
+    base: dict[str, Any] = {"node": target.node or "-", "bmc": target.endpoint.url}
+    async with RedfishBmc(target.endpoint, session=http, node=target.node, system_id=target.system) as bmc:
+        systems = bmc.system_ids
+        several = not target.node and len(systems) > 1
+        if several and target.system is None and not every_system:
+            raise SystemChoiceError(f"the BMC at {target.endpoint.url} has {len(systems)} systems: "
+                                    f"{', '.join(systems)}; choose one with --system ID")
+        if not several:
+            return [base | {"ok": True, **await action(bmc)}]
+        chosen = target.system or systems[0]
+        rows = [base | {"system": chosen, "ok": True, **await action(bmc)}]
+    for other in systems[1:] if target.system is None else ():
+        async with RedfishBmc(target.endpoint, session=http, node=target.node, system_id=other) as bmc:
+            rows.append(base | {"system": other, "ok": True, **await action(bmc)})
+    return rows
+
+
+async def _run_one(target: Target, action: Action, http: Any, *, every_system: bool) -> list[dict[str, Any]]:
     try:
-        async with RedfishBmc(target.endpoint, session=http, node=target.node) as bmc:
-            row |= {"ok": True, **await action(bmc)}
+        return await _act(target, action, http, every_system=every_system)
+    except SystemChoiceError:
+        raise
     except PvcctlError as err:
-        row |= {"ok": False, "error": str(err)}
-    return row
+        return [{"node": target.node or "-", "bmc": target.endpoint.url, "ok": False, "error": str(err)}]
 
 
-async def _run_all(targets: list[Target], action: Action) -> list[dict[str, Any]]:
+async def _run_all(targets: list[Target], action: Action, *, every_system: bool = False) -> list[dict[str, Any]]:
     async with new_http_session() as http:
-        return list(await asyncio.gather(*(_run_one(t, action, http) for t in targets)))
+        found = await asyncio.gather(*(_run_one(t, action, http, every_system=every_system) for t in targets))
+    return [row for rows in found for row in rows]
 
 
 def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
@@ -174,40 +241,61 @@ def _cell(value: Any) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
 
 
-def _execute(opts: TargetOptions, action: Action, title: str, *, announce: str = "") -> None:
+def _execute(opts: TargetOptions, action: Action, title: str, *, announce: str = "", ask: str = "",
+             every_system: bool = False) -> None:
+    """Resolve the targets, ask first for `ask` (a destructive step), run `action` on each, print."""
     logging.basicConfig(level=logging.INFO if opts.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(message)s")
     targets = resolve_targets(opts)
+    if ask:
+        _consent(targets, ask, opts.yes)
     for target in targets if announce else []:
         # A destructive step says what it acts on before it acts.
-        typer.echo(f"pvcctl: {announce} node {target.node or '-'} (BMC {target.endpoint.url}) now", err=True)
-    _print(asyncio.run(_run_all(targets, action)), opts.as_json, title)
+        system = f", system {target.system}" if target.system else ""
+        typer.echo(f"pvcctl: {announce} node {target.node or '-'} (BMC {target.endpoint.url}{system}) now", err=True)
+    _print(asyncio.run(_run_all(targets, action, every_system=every_system)), opts.as_json, title)
 
 
-@app.command()
-def info(inventory: Inventory = None, node: Nodes = None, url: Url = None, user: User = None,
+def _options(inventory: Path | None, node: list[str] | None, url: str | None, user: str | None,
+             password_env: str | None, password_file: Path | None, ca_bundle: Path | None, fingerprint: str | None,
+             insecure: bool, as_json: bool, verbose: bool, system: str | None, yes: bool = False) -> TargetOptions:
+    return TargetOptions(inventory, node or [], url, user, password_env, password_file, ca_bundle, fingerprint,
+                         insecure, as_json, verbose, system, yes)
+
+
+@app.command(epilog="Examples:\n\n  pvcctl bmc info -i cluster.yml\n\n"
+                    "  pvcctl bmc info --url https://10.0.1.1 -u root --password-env BMC_PW")
+def info(inventory: Inventory = None, node: Nodes = None, url: Url = None, system: System = None, user: User = None,
          password_env: PasswordEnv = None, password_file: PasswordFile = None, ca_bundle: CaBundle = None,
          fingerprint: Fingerprint = None, insecure: Insecure = False, as_json: AsJson = False,
          verbose: Verbose = False) -> None:
-    """Identity of each BMC: vendor, model, firmware, serial, MACs, power, boot mode, profile."""
-    opts = TargetOptions(inventory, node or [], url, user, password_env, password_file, ca_bundle, fingerprint,
-                         insecure, as_json, verbose)
+    """Show each BMC's identity: vendor, model, firmware, serial, MACs, power, boot mode, profile.
+
+    A BMC given by --url with several systems shows each of them, unless --system picks one.
+    """
+    opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
+                    as_json, verbose, system)
 
     async def action(bmc: RedfishBmc) -> dict[str, Any]:
         return (await bmc.identity()).as_dict()
 
-    _execute(opts, action, "BMC identity")
+    _execute(opts, action, "BMC identity", every_system=True)
 
 
-@app.command()
-def power(action_name: Annotated[PowerAction, typer.Argument(metavar="on|off|restart|status")],
-          inventory: Inventory = None, node: Nodes = None, url: Url = None, user: User = None,
-          password_env: PasswordEnv = None, password_file: PasswordFile = None, ca_bundle: CaBundle = None,
-          fingerprint: Fingerprint = None, insecure: Insecure = False, as_json: AsJson = False,
-          verbose: Verbose = False) -> None:
-    """Power on, force off, force restart, or show the power state; each read back."""
-    opts = TargetOptions(inventory, node or [], url, user, password_env, password_file, ca_bundle, fingerprint,
-                         insecure, as_json, verbose)
+@app.command(epilog="Examples:\n\n  pvcctl bmc power status -i cluster.yml\n\n"
+                    "  pvcctl bmc power off -i cluster.yml --node hv2")
+def power(action_name: Annotated[PowerAction, typer.Argument(
+              metavar="on|off|restart|status", help="On, off (forced), restart (forced) or status.")],
+          inventory: Inventory = None, node: Nodes = None, url: Url = None, system: System = None,
+          user: User = None, password_env: PasswordEnv = None, password_file: PasswordFile = None,
+          ca_bundle: CaBundle = None, fingerprint: Fingerprint = None, insecure: Insecure = False,
+          yes: Yes = False, as_json: AsJson = False, verbose: Verbose = False) -> None:
+    """Power nodes on, force them off, force a restart, or show their power state.
+
+    Each change is read back. Off and restart ask first on several nodes or an installed one (--yes: no).
+    """
+    opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
+                    as_json, verbose, system, yes)
     change = {PowerAction.on: "power_on", PowerAction.off: "force_off", PowerAction.restart: "force_restart"}
 
     async def action(bmc: RedfishBmc) -> dict[str, Any]:
@@ -216,19 +304,25 @@ def power(action_name: Annotated[PowerAction, typer.Argument(metavar="on|off|res
         return {"power": (await bmc.power_state()).value}
 
     announce = {PowerAction.off: "powering off (force)", PowerAction.restart: "restarting (force)"}
-    _execute(opts, action, "BMC power", announce=announce.get(action_name, ""))
+    ask = {PowerAction.off: "power off (force)", PowerAction.restart: "restart (force)"}
+    _execute(opts, action, "BMC power", announce=announce.get(action_name, ""), ask=ask.get(action_name, ""))
 
 
-@app.command()
-def media(action_name: Annotated[MediaAction, typer.Argument(metavar="insert|eject|status")],
+@app.command(epilog="Examples:\n\n  pvcctl bmc media status -i cluster.yml\n\n"
+                    "  pvcctl bmc media insert http://10.0.0.5:8740/pvc.iso -i cluster.yml -n hv1")
+def media(action_name: Annotated[MediaAction, typer.Argument(
+              metavar="insert|eject|status", help="Insert URL, eject all, or status.")],
           image_url: Annotated[str | None, typer.Argument(metavar="[URL]", help="Image URL for insert.")] = None,
-          inventory: Inventory = None, node: Nodes = None, url: Url = None, user: User = None,
-          password_env: PasswordEnv = None, password_file: PasswordFile = None, ca_bundle: CaBundle = None,
-          fingerprint: Fingerprint = None, insecure: Insecure = False, as_json: AsJson = False,
-          verbose: Verbose = False) -> None:
-    """Insert an image URL into the virtual CD (ejecting what is there), eject all, or show."""
-    opts = TargetOptions(inventory, node or [], url, user, password_env, password_file, ca_bundle, fingerprint,
-                         insecure, as_json, verbose)
+          inventory: Inventory = None, node: Nodes = None, url: Url = None, system: System = None,
+          user: User = None, password_env: PasswordEnv = None, password_file: PasswordFile = None,
+          ca_bundle: CaBundle = None, fingerprint: Fingerprint = None, insecure: Insecure = False,
+          yes: Yes = False, as_json: AsJson = False, verbose: Verbose = False) -> None:
+    """Insert an image URL into the virtual CD, eject all media, or show what is inserted.
+
+    Insert ejects what is there first. Eject asks first on several nodes or an installed one (--yes: no).
+    """
+    opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
+                    as_json, verbose, system, yes)
     if (action_name is MediaAction.insert) != (image_url is not None):
         raise BmcTargetError("give an image URL with `media insert URL`, and only with insert")
 
@@ -240,18 +334,20 @@ def media(action_name: Annotated[MediaAction, typer.Argument(metavar="insert|eje
             await bmc.eject_all_media()
         return (await bmc.media_status()).as_dict()
 
-    _execute(opts, action, "BMC virtual media")
+    _execute(opts, action, "BMC virtual media", ask="eject the media of" if action_name is MediaAction.eject else "")
 
 
-@app.command()
-def boot(action_name: Annotated[BootAction, typer.Argument(metavar="cd|disk|status")],
-         inventory: Inventory = None, node: Nodes = None, url: Url = None, user: User = None,
-         password_env: PasswordEnv = None, password_file: PasswordFile = None, ca_bundle: CaBundle = None,
-         fingerprint: Fingerprint = None, insecure: Insecure = False, as_json: AsJson = False,
-         verbose: Verbose = False) -> None:
+@app.command(epilog="Examples:\n\n  pvcctl bmc boot status -i cluster.yml\n\n"
+                    "  pvcctl bmc boot cd -i cluster.yml --node hv3")
+def boot(action_name: Annotated[BootAction, typer.Argument(
+             metavar="cd|disk|status", help="Boot once from CD, boot from disk, or status.")],
+         inventory: Inventory = None, node: Nodes = None, url: Url = None, system: System = None,
+         user: User = None, password_env: PasswordEnv = None, password_file: PasswordFile = None,
+         ca_bundle: CaBundle = None, fingerprint: Fingerprint = None, insecure: Insecure = False,
+         as_json: AsJson = False, verbose: Verbose = False) -> None:
     """Boot once from the virtual CD (UEFI), boot from disk, or show the boot override."""
-    opts = TargetOptions(inventory, node or [], url, user, password_env, password_file, ca_bundle, fingerprint,
-                         insecure, as_json, verbose)
+    opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
+                    as_json, verbose, system)
 
     async def action(bmc: RedfishBmc) -> dict[str, Any]:
         if action_name is BootAction.cd:

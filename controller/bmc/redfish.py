@@ -67,6 +67,7 @@ class _Discovered:
     system: Resource
     manager: Resource | None
     profile: VendorProfile
+    systems: tuple[str, ...] = ()  # the Id of every system the BMC lists (a multi-node chassis has several)
 
 
 _PROFILES_TOLD: set[tuple[str, str]] = set()  # (BMC URL, profile) already logged by this process
@@ -140,9 +141,11 @@ class RedfishBmc:
         if not members:
             raise BmcRequestError(FailureClass.PROTOCOL, "the BMC lists no system")
         paths = [str(m["@odata.id"]) for m in members]
-        chosen = [p for p in paths if p.rstrip("/").rsplit("/", 1)[-1] == self.system_id] if self.system_id else paths
+        ids = tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in paths)
+        chosen = [p for p, i in zip(paths, ids, strict=True) if i == self.system_id] if self.system_id else paths
         if not chosen:
-            raise BmcRequestError(FailureClass.REJECTED, f"the BMC lists no system {self.system_id}")
+            raise BmcRequestError(FailureClass.REJECTED,
+                                  f"the BMC lists no system {self.system_id}; its systems: {', '.join(ids)}")
         system = await self.channel.get(chosen[0])
         manager = await self._manager_of(root, system)
         profile = select_profile(
@@ -157,7 +160,7 @@ class RedfishBmc:
             log.info("%s: vendor profile %s (%s %s, firmware %s)", self.endpoint.url, profile.name,
                      system.data.get("Manufacturer") or "?", system.data.get("Model") or "?",
                      (manager.data.get("FirmwareVersion") if manager else None) or "?")
-        return _Discovered(root, system, manager, profile)
+        return _Discovered(root, system, manager, profile, ids)
 
     async def _manager_of(self, root: Resource, system: Resource) -> Resource | None:
         managed_by = (system.data.get("Links") or {}).get("ManagedBy") or []
@@ -171,6 +174,11 @@ class RedfishBmc:
         if self._found is None:
             raise RuntimeError("use RedfishBmc as `async with` before calling it")
         return self._found
+
+    @property
+    def system_ids(self) -> tuple[str, ...]:
+        """The Id of every system the BMC lists; this object acts on `system_id` (else the first)."""
+        return self.found.systems
 
     @property
     def profile(self) -> VendorProfile:

@@ -165,6 +165,9 @@ async def test_pvcctl_bmc_against_sushy(sushy: Sushy, iso_server) -> None:
     assert json.loads(out)[0]["macs"] == [nic["mac"] for nic in first["nics"]]
     image = f"{iso_server.http}/pvc.iso"
     status, out, err = await pvcctl("bmc", "media", "insert", image, *target, "--json", env=env)
+    assert status == 2 and f"has {len(SYSTEMS)} systems: {first['uuid']}" in err  # sushy serves several: say which
+    target += ["--system", first["uuid"]]
+    status, out, err = await pvcctl("bmc", "media", "insert", image, *target, "--json", env=env)
     assert status == 0, err
     assert (await sushy.get(f"/redfish/v1/Systems/{first['uuid']}/VirtualMedia/Cd"))["Image"] == image
     status, out, err = await pvcctl("bmc", "boot", "status", *target, "--json", env=env)
