@@ -43,6 +43,7 @@ from controller.node.results import (
 )
 from controller.node.states import Phase
 from controller.server.checkin import CheckinDesk
+from controller.wipe_gate import WipeGate
 from core.errors import OperationError
 from installer.plan import Plan
 from inventory.model import Node
@@ -88,6 +89,9 @@ class Services:
     # told when a node's installed system answered: the run keeps it in the cluster's state at once, so
     # a later run knows the node is installed even if this controller dies before the run ends
     on_installed: Callable[[str, VerifyResult, CollectResult], None] = lambda node, verified, collected: None
+    inspect_only: bool = False  # `deploy --inspect`: each node ends after its inspection, powered off
+    gate: WipeGate | None = None  # the one question before any wipe (controller/wipe_gate.py)
+    coordinators: int = 0  # the cluster's coordinator count (a requirement)
 
 
 @dataclass
