@@ -41,3 +41,17 @@ def test_requirements_in_the_inventory(tmp_path: Path, monkeypatch) -> None:  # 
     (tmp_path / "bad.yml").write_text(text.replace("disk_ssd: fail", "disk_ssd: maybe"))
     _, problems = check_inventory(tmp_path / "bad.yml")
     assert [p.path for p in problems] == ["nodes[2].requirements.disk_ssd"]
+
+
+def test_validate_reports_shape_and_cross_field_problems_at_once_in_line_order(tmp_path: Path,
+                                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TEST_BMC_PASSWORD", "s3cret-bmc")
+    text = BASE.replace("  - hostname: hv3\n", "  - hostname: hv2\n")  # a duplicate hostname (a rule)
+    text = text.replace("  install:\n    mirror:", "  install:\n    colour: blue\n    mirror:")  # an unknown key
+    text = text.replace("    device: eno3\n", "    device: eno3\n    mtu: 99999\n")  # out of range
+    (tmp_path / "inventory.yml").write_text(text)
+    _, problems = check_inventory(tmp_path / "inventory.yml")
+    paths = [p.path for p in problems]
+    assert "defaults.install.colour" in paths and "networks.storage.mtu" in paths
+    assert any("hv2" in p.message and p.path.startswith("nodes[2]") for p in problems), problems
+    assert [p.line for p in problems] == sorted(p.line for p in problems)
