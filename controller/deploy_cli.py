@@ -29,10 +29,15 @@ def deploy(
     as_json: bool = typer.Option(False, "--json", help="Print every event as a JSON line."),
     reinstall: bool = typer.Option(False, "--reinstall",
                                    help="Also wipe and install nodes that an earlier run installed."),
+    inspect: bool = typer.Option(False, "--inspect",
+                                 help="Boot each node's live system, show its hardware, the disk it would wipe "
+                                      "and PVC's requirements, then power it off: nothing is written."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm the wipe of every chosen disk without asking."),
 ) -> None:
     """Install every node of the inventory at once, then write the pvc-ansible inventory."""
     nodes = tuple(n.strip() for n in only.split(",") if n.strip())
-    options = DeployOptions(inventory, nodes, concurrency, resume, partial, as_json, reinstall=reinstall)
+    options = DeployOptions(inventory, nodes, concurrency, resume, partial, as_json, reinstall=reinstall,
+                            inspect=inspect, yes=yes)
     code = asyncio.run(run_deploy(options))
     raise typer.Exit(code)
 

@@ -163,6 +163,25 @@ class RemoteInstall:
             f"(setsid sh -c {shlex.quote(inner)} < /dev/null > /dev/null 2>&1 &)"
         )
 
+    async def inspect(self, installer: Path, plan: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+        """The installer's inspection (installer/inspect.py): its report, read from its final line. It
+        writes nothing to any disk, so it runs attached and is simply run again after a lost link."""
+        await self.session.run(f"mkdir -p {shlex.quote(self.dir)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "plan.json").write_text(json.dumps(plan, indent=2))
+            await self.session.put(installer, self.path("installer.pyz"))
+            await self.session.put(Path(tmp) / "plan.json", self.path("plan.json"))
+        result = await self.session.conn.run(
+            f"cd {shlex.quote(self.dir)} && python3 installer.pyz inspect plan.json --report inspect.json "
+            "--log inspect.log", check=False, timeout=timeout)
+        lines = [line for line in str(result.stdout or "").splitlines() if line.strip()]
+        final = _json_line(lines[-1]) if lines else {}
+        if final.get("event") != "done" or not isinstance(final.get("inspect"), dict):
+            reason = final.get("message") or str(result.stderr or "").strip()[-300:] or f"exit {result.exit_status}"
+            raise OperationError(f"the inspection failed: {reason}", node=self.session.target.node, phase="inspect")
+        report: dict[str, Any] = final["inspect"]
+        return report
+
     async def follow(self, on_line: Callable[[dict[str, Any]], None], poll: float = 0.2) -> InstallOutcome:
         """Every progress line (from the first: a reattach replays them), until the final one."""
         pending = b""
@@ -213,3 +232,11 @@ class RemoteInstall:
             return {}
         (local_dir / "report.json").write_bytes(report)
         return dict(json.loads(report))
+
+
+def _json_line(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

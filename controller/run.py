@@ -18,11 +18,13 @@ from pathlib import Path
 
 import aiohttp
 
+from controller import inspect_view
 from controller.bmc.base import Bmc
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.redfish import BmcTimings, RedfishBmc
 from controller.bmc.retry import RetryPolicy
 from controller.bmc.transport import new_http_session
+from controller.consent import ask_on_terminal, needs_question
 from controller.engine import Deployment
 from controller.journal import Journal
 from controller.live import build_installer_zipapp
@@ -40,6 +42,7 @@ from controller.server.auth import RunToken
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare, bmc_addresses
 from controller.terminal import Terminal
+from controller.wipe_gate import WipeGate
 from core.errors import PvcctlError
 from core.keys import fingerprint
 from installer.plan import Plan
@@ -58,9 +61,11 @@ async def run_deploy(opts: DeployOptions) -> int:
     """The whole deploy; returns the exit status (0 only when every node of the run is done)."""
     cluster = opts.cluster or load_inventory(opts.inventory)
     await preflight(cluster)  # before any run directory is made or any BMC is asked anything
+    ask = ask_on_terminal if needs_question(cluster, yes=opts.yes, inspect=opts.inspect) else None
     client_key, public_key = controller_key(cluster)
     state = ClusterState.open(cluster)
     journal, run_nodes, starts = open_run(cluster, opts)
+    inspect_only = opts.inspect or journal.meta().get("mode") == "inspect"  # a resumed inspection stays one
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(journal.close)
         nodes = {n.hostname: n for n in cluster.nodes}
@@ -91,6 +96,8 @@ async def run_deploy(opts: DeployOptions) -> int:
         services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
         services.on_installed = _recorder(state, journal.run_dir.name)
         services.simulated_ok = cluster.controller.lab
+        services.inspect_only, services.coordinators = inspect_only, len(cluster.coordinators)
+        services.gate = None if inspect_only else WipeGate(starts, ask)
         deployment = Deployment([nodes[n] for n in starts], services, deadlines=cluster.deploy.deadlines,
                                 retries=cluster.deploy.retries)
         stack.enter_context(_signals(deployment.request_stop))
@@ -98,6 +105,8 @@ async def run_deploy(opts: DeployOptions) -> int:
         bus.emit(Event("", EventKind.RUN, f"deploying {', '.join(starts)} from {journal.run_dir}"))
         async with terminal.live(board):
             outcomes = await deployment.run(starts)
+        if inspect_only:
+            return _finish_inspection(opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes))
         return _finish(cluster, opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes), state)
 
 
@@ -216,6 +225,16 @@ def _recorder(state: ClusterState, run_id: str) -> Callable[[str, VerifyResult, 
     def record(node: str, verified: VerifyResult, collected: CollectResult) -> None:
         state.record_install(node, InstallResult(verified.address, verified.host_keys, collected.disk, None, run_id))
     return record
+
+
+def _finish_inspection(opts: DeployOptions, journal: Journal, board: Board, terminal: Terminal,
+                       outcomes: dict[str, JobOutcome]) -> int:
+    """An inspection: no render, nothing recorded; each node's findings; 0 when every node passed."""
+    journal.set_meta("finished", str(time.time()))
+    if not opts.json:
+        terminal.summary_table(board.snapshot())
+    inspect_view.show(outcomes, journal.run_dir, json_lines=opts.json)
+    return 0 if inspect_view.all_pass(outcomes) else 1
 
 
 def _finish(cluster: Cluster, opts: DeployOptions, journal: Journal, board: Board, terminal: Terminal,

@@ -27,6 +27,8 @@ class DeployOptions:
     reinstall: bool = False  # a fresh run may wipe nodes an earlier run installed
     run_dir: Path | None = None
     cluster: Cluster | None = None  # an already resolved cluster (bench/deploy.py's 1000 nodes)
+    inspect: bool = False  # inspect only: preflight, media, boot, live, inspect, then power off; nothing written
+    yes: bool = False  # the wipe is confirmed: no question asked
 
 
 class NodeSelectionError(UserError):
@@ -46,9 +48,10 @@ def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str],
     directory = cluster_dir(cluster)
     if not (opts.resume or opts.retry):
         run_nodes = _select(all_names, opts.only, f"inventory {opts.inventory}")
-        if not opts.reinstall:
+        if not opts.reinstall and not opts.inspect:  # an inspection wipes nothing
             _refuse_to_reinstall(cluster, run_nodes)
-        meta = {"inventory": str(opts.inventory.resolve()), "cluster": cluster.name, "nodes": ",".join(run_nodes)}
+        meta = {"inventory": str(opts.inventory.resolve()), "cluster": cluster.name, "nodes": ",".join(run_nodes),
+                "mode": "inspect" if opts.inspect else "deploy"}
         return Journal.create(directory, meta), run_nodes, {n: StartPoint(Phase.PREFLIGHT) for n in run_nodes}
     run_dir = opts.run_dir or Journal.latest(directory)
     if run_dir is None:
@@ -59,7 +62,8 @@ def open_run(cluster: Cluster, opts: DeployOptions) -> tuple[Journal, list[str],
     records = journal.nodes()
     chosen = _select(run_nodes, opts.only, f"run {run_dir}")
     if opts.retry:
-        finished = [n for n in chosen if n in records and records[n].state is NodeState.DONE]
+        inspection = journal.meta().get("mode") == "inspect"  # a finished inspection wiped nothing
+        finished = [n for n in chosen if n in records and records[n].state is NodeState.DONE and not inspection]
         if finished and not opts.reinstall:
             journal.close()
             raise ReinstallError(f"{', '.join(finished)}: installed already by run {run_dir}; a retry starts a node "

@@ -76,6 +76,10 @@ class Terminal:
         """A line the user must read once (a node left out of the render), on stderr."""
         print(f"warning: {message}", file=sys.stderr, flush=True)
 
+    def summary_table(self, rows: list[dict[str, Any]]) -> None:
+        """Every node's result and seconds per phase (an inspection's end shows its findings after it)."""
+        Console(width=max(Console().width, 160)).print(summary_table(self.cluster, rows))
+
     def summary(self, rows: list[dict[str, Any]], run_dir: Path, out: Path | None, partial: list[str],
                 hint: str) -> None:
         """The end of the run: every node's result, where the pvc-ansible inventory went, what next."""

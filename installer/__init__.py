@@ -5,6 +5,7 @@
         [--dry-run]                              print every destructive action, touch nothing
         [--simulate DISKS.json [--step-delay S]] recorded disks, run nothing (simulated clusters)
         [--report PATH] [--log PATH] [--target DIR]
+    python3 -m installer inspect PLAN.json       the dry run (disk, layout, network) and the hardware, as JSON
 
 Event schema (stable; the controller follows these lines over SSH). Every progress line is one
 JSON object:

@@ -40,6 +40,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--step-delay", type=float, default=0.0, metavar="SECONDS",
                      help="simulate mode: wait this long after each step")
     run.add_argument("--stop-after", choices=STEP_NAMES, help="tests: stop after this step, half done")
+    inspect = sub.add_parser("inspect", help="the install's dry run and the machine's hardware, as JSON; "
+                                             "writes nothing to any disk")
+    inspect.add_argument("plan", type=Path, metavar="PLAN.json")
+    _common(inspect, top=False)
     return top
 
 
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"installer: --simulate {args.simulate}: no such file; give recorded lsblk --json output",
               file=sys.stderr)
         return EXIT_BAD_PLAN
-    if args.command != "run":
+    if args.command not in ("run", "inspect"):
         from installer.console import run_console
         return run_console(options_from(args, human=True), image=args.image)
     options = options_from(args, human=False)
@@ -83,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                             "field": err.field, "message": str(err)})
             return EXIT_BAD_PLAN
         reporter.end()
+        if args.command == "inspect":
+            from installer.inspect import run_inspect
+            return run_inspect(plan, options, reporter)
         return run_plan(plan, options, reporter)
     finally:
         reporter.close()

@@ -6,6 +6,7 @@ file, line and column it comes from. `load_inventory` raises `InventoryError` li
 
 from __future__ import annotations
 
+import copy
 import difflib
 import types
 import typing
@@ -53,10 +54,45 @@ def check_inventory(path: Path) -> tuple[Cluster | None, list[Problem]]:
     try:
         shape = InventoryFile.model_validate(data)
     except ValidationError as err:
-        return None, [_schema_problem(name, locator, e) for e in err.errors()]
+        shape_problems = [_schema_problem(name, locator, e) for e in err.errors()]
+        parsed = _what_parsed(data, err)
+        if parsed is None:
+            return None, _in_line_order(shape_problems)
+        # the cross-field rules on the rest of the file, so that one run shows every problem
+        _, found = resolve(parsed, path)
+        rules = [_rule_problem(name, locator, p) for p in found]
+        return None, _in_line_order(shape_problems + rules)
     cluster, found = resolve(shape, path)
     problems = list(dict.fromkeys(_rule_problem(name, locator, p) for p in found))  # defaults: once
-    return (None if any(not p.warning for p in problems) else cluster), problems
+    return (None if any(not p.warning for p in problems) else cluster), _in_line_order(problems)
+
+
+def _in_line_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.column))
+
+
+def _what_parsed(data: dict[str, Any], err: ValidationError) -> InventoryFile | None:
+    """The file without the values its shape errors are at, if what is left is a whole inventory (a wrong
+    required value leaves none: then only the shape errors are reported)."""
+    cleaned = copy.deepcopy(data)
+    for error in err.errors():
+        _drop(cleaned, [part for part in error["loc"] if part != "[key]"])
+    try:
+        return InventoryFile.model_validate(cleaned)
+    except ValidationError:
+        return None
+
+
+def _drop(data: Any, loc: list[PathPart]) -> None:
+    """Remove the value at `loc`, or the deepest one there is on its way."""
+    for i, part in enumerate(loc):
+        inner = data[part] if isinstance(data, dict) and part in data else \
+            data[part] if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data) else None
+        if inner is None or i == len(loc) - 1 or not isinstance(inner, (dict, list)):
+            if isinstance(data, dict) and part in data:
+                del data[part]
+            return
+        data = inner
 
 
 def _rule_problem(name: str, locator: Locator, problem: RuleProblem) -> Problem:

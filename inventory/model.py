@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from installer.plan import DiskHint
+from inventory.requirements import Requirements
 
 PVC_NETWORKS = ("upstream", "cluster", "storage")
 DEFAULT_DEADLINES = {
-    "preflight": 180, "media": 300, "boot": 600, "live": 900,
+    "preflight": 180, "media": 300, "boot": 600, "live": 900, "inspect": 300,
     "install": 3600, "collect": 300, "finalize": 600, "verify": 900,
 }
 
@@ -55,6 +56,7 @@ class InstallConfig:
     dns: tuple[str, ...] = ()
     apt_proxy: str | None = None
     root_password_hash: SecretStr | None = None
+    wipe: str = "any"  # or "empty-only": a disk holding a file system or LVM is refused
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Node:
     install: InstallConfig
     install_network: InstallNetworkConfig
     addresses: dict[str, str]  # PVC network name -> address
+    requirements: Requirements = field(default_factory=Requirements)
 
     @property
     def management_address(self) -> str | None:

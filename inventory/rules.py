@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from core.mirror import host_debian_mirror
 from installer.plan import DiskHint
 from inventory import model as m
+from inventory.requirements import resolve_requirements
 from inventory.schema import (
     BmcSettings,
     InstallNetwork,
@@ -219,7 +220,9 @@ def _node(check: Checker, shape: InventoryFile, entry: NodeEntry, i: int, node_i
     if bmc is None or install is None or net is None:
         return None
     fqdn = f"{entry.hostname}.{shape.cluster.domain}"
-    return m.Node(entry.hostname, node_id, entry.coordinator, fqdn, bmc, install, net, addresses)
+    requirements = resolve_requirements(shape.defaults.requirements.model_dump(exclude_none=True),
+                                        entry.requirements.model_dump(exclude_none=True))
+    return m.Node(entry.hostname, node_id, entry.coordinator, fqdn, bmc, install, net, addresses, requirements)
 
 
 def _addresses(check: Checker, entry: NodeEntry, at: Path_, node_id: int,
@@ -352,7 +355,7 @@ def _install(check: Checker, shape: InventoryFile, entry: NodeEntry, at: Path_, 
         disk=DiskHint.parse(values["disk"]), filesystem=values["filesystem"], deploy_user=values["deploy_user"],
         timezone=values["timezone"], boot_mode=values["boot_mode"], packages=tuple(values.get("packages", ())),
         ssh_keys=tuple(values.get("ssh_keys", ())), dns=tuple(values.get("dns", ())),
-        apt_proxy=values.get("apt_proxy"), root_password_hash=root_hash,
+        apt_proxy=values.get("apt_proxy"), root_password_hash=root_hash, wipe=values.get("wipe", "any"),
     )
 
 

@@ -163,7 +163,7 @@ class DeployTuning(Strict):
     retries: int = Field(2, ge=0, le=10, description="times a failed node is started over")
     concurrency: int = Field(0, ge=0, description="nodes installing at once; 0 = all")
     deadlines: dict[
-        Literal["preflight", "media", "boot", "live", "install", "collect", "finalize", "verify"],
+        Literal["preflight", "media", "boot", "live", "inspect", "install", "collect", "finalize", "verify"],
         Annotated[int, Field(ge=1, le=86400)],
     ] = Field(default_factory=dict)
 
@@ -184,6 +184,28 @@ class InstallSettings(Strict):
     timezone: str | None = Field(None, pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
     root_password_hash: Secret | None = None
     boot_mode: Literal["auto", "uefi", "bios"] | None = None
+    wipe: Literal["any", "empty-only"] | None = Field(
+        None, description="which disks the install may wipe: any (default), or empty-only (none with a file "
+                          "system or LVM on it)")
+
+
+CheckLevel = Literal["fail", "warn", "off"]
+
+
+class RequirementSettings(Strict):
+    """PVC's hardware requirements (inventory/requirements.py has each one's source); 0 turns a minimum off."""
+
+    profile: Literal["pvc", "lab"] | None = Field(None, description="pvc: PVC's own minimums (default); lab: a lab's")
+    disk_min_gb: float | None = Field(None, ge=0, description="system disk size, GB (pvc: 32)")
+    disk_ssd: CheckLevel | None = Field(None, description="the system disk must be an SSD (pvc: warn)")
+    memory_min_gb: float | None = Field(None, ge=0, description="memory, GB (pvc: 32)")
+    cores_min: int | None = Field(None, ge=0, description="CPU cores (pvc: 8)")
+    nic_min_mbps: int | None = Field(None, ge=0, description="the fastest NIC with link, Mbit/s (pvc: 1000)")
+    virtualization: CheckLevel | None = Field(None, description="VT-x/AMD-V present (pvc: fail)")
+    coordinators: list[Annotated[int, Field(ge=1, le=255)]] | None = Field(
+        None, min_length=1, description="allowed coordinator counts (pvc: [3, 5])")
+    ipmi: CheckLevel | None = Field(None, description="IPMI over LAN answers at the BMC, for fencing (pvc: fail)")
+    bmc_health: CheckLevel | None = Field(None, description="the BMC reports the system healthy (pvc: warn)")
 
 
 class Defaults(Strict):
@@ -191,6 +213,7 @@ class Defaults(Strict):
     install: InstallSettings = Field(default_factory=InstallSettings)
     install_network: InstallNetwork = Field(default_factory=InstallNetwork)
     deploy: DeployTuning = Field(default_factory=DeployTuning)
+    requirements: RequirementSettings = Field(default_factory=RequirementSettings)
 
 
 class PvcNetwork(Strict):
@@ -250,6 +273,7 @@ class NodeEntry(Strict):
     addresses: NodeAddresses = Field(default_factory=NodeAddresses)
     disk: DiskHintText | None = None
     install: InstallSettings = Field(default_factory=InstallSettings)
+    requirements: RequirementSettings = Field(default_factory=RequirementSettings)
 
 
 class ClusterInfo(Strict):

@@ -19,6 +19,7 @@ from aiohttp import web
 from lab.bmc import LabBmc
 from lab.dell_jobs import DellJob
 from lab.faults import Refusal, never
+from lab.machine import SimulatedMachine
 
 BMC_KEY = web.AppKey("bmc", LabBmc)
 ROOT = "/redfish/v1"
@@ -147,6 +148,10 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
         "EthernetInterfaces": {"@odata.id": f"{bmc.system_path}/EthernetInterfaces"},
         "Links": {"ManagedBy": [{"@odata.id": bmc.manager_path}]},
     }
+    if isinstance(m, SimulatedMachine):  # QEMU's machine has no such summary to give
+        body["Status"] = {"State": "Enabled", "Health": m.health}
+        body["MemorySummary"] = {"TotalSystemMemoryGiB": m.memory_gib, "Status": {"Health": m.health}}
+        body["ProcessorSummary"] = {"Count": m.processors, "Model": m.processor_model, "Status": {"Health": "OK"}}
     if p.media_under == "Systems":
         body["VirtualMedia"] = {"@odata.id": bmc.media_path}
     if p.boot_in_settings:

@@ -105,6 +105,11 @@ class SimulatedMachine(Firmware):
     serial: str
     macs: tuple[str, ...]
     power_delay: float = 0.0
+    # what the BMC reports of the system (Status.Health, MemorySummary, ProcessorSummary)
+    health: str = "OK"
+    memory_gib: float = 64
+    processors: int = 2
+    processor_model: str = "PVCLAB Virtual CPU @ 2.40GHz"
     on_boot: OnBoot | None = None
     on_power_off: OnPowerOff | None = None
     _power: str = "Off"

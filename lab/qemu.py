@@ -241,6 +241,7 @@ class QemuLab:
                         "ca_bundle": str(self.bmc_lab.pki.ca_path)},
                 "install": {"method": "image", "disk": "largest", "dns": [CONTROLLER_ADDRESS]},
                 "deploy": {"retries": 0, **self.deploy, "deadlines": {**deadlines, **self.deploy.get("deadlines", {})}},
+                "requirements": {"profile": "lab"},  # small guests behind an emulated BMC with no IPMI
             },
             "networks": {
                 "upstream": {"subnet": SUBNET, "gateway": CONTROLLER_ADDRESS, "floating_ip": "10.254.0.250",

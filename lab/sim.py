@@ -15,7 +15,7 @@ from typing import Any
 from iso.seed import Seed
 from lab.cluster import LabUsageError, dump_inventory, free_port, host_key, public_line
 from lab.machine import Machine
-from lab.sim_node import SimulatedNode
+from lab.sim_node import SimHardware, SimulatedNode
 
 # PVC node ids stop at 255, so an inventory holds 250 machines at most; larger labs are for bench/deploy.py,
 # which builds its cluster model itself.
@@ -28,11 +28,13 @@ class SimLab:
     `rogue` names impostor nodes (tests): they check in claiming the ISO's host key but present another.
     `ssh_port` fixes every node's SSH port (each node has its own address) for tools that cannot learn
     it from a check-in (bench/deploy.py's Ansible baseline); 0 lets each node pick a free one.
+    `hardware` gives named nodes other hardware than the default (tests of PVC's requirements).
     """
 
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
                  rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None,
-                 base_iso: Path | None = None, live_key: Path | None = None, ssh_port: int = 0):
+                 base_iso: Path | None = None, live_key: Path | None = None, ssh_port: int = 0,
+                 hardware: dict[str, SimHardware] | None = None, inventory: dict[str, Any] | None = None):
         if not 1 <= count <= MAX_MACHINES:
             raise LabUsageError(f"--sim {count}: give 1 to {MAX_MACHINES} machines")
         self.count = count
@@ -42,6 +44,8 @@ class SimLab:
         self.rogue = rogue
         self.deploy = deploy or {}
         self.ssh_port = ssh_port
+        self.hardware = hardware or {}
+        self.extra_defaults = inventory or {}  # more keys under the inventory's defaults (tests)
         self.nodes: dict[str, SimulatedNode] = {}
         self.inventory = self.dir / "inventory.yml"
         self.bmc_lab: Any = None
@@ -72,11 +76,13 @@ class SimLab:
             index = int(spec.name.removeprefix("node")) - 1
             name = self.hostname(index)
             box = SimulatedMachine(name=spec.name, serial=spec.serial, macs=tuple(spec.macs))
+            if name in self.hardware:
+                box.memory_gib = self.hardware[name].memory_gib
             rogue = name in self.rogue
             node = SimulatedNode(box, self.dir / "machines" / name, _node_address(index),
                                  rogue_key if rogue else live_key, step_delay=self.step_delay,
                                  claimed_key=live_key if rogue else None, ssh_port=self.ssh_port,
-                                 bmc_address=spec.address)
+                                 bmc_address=spec.address, hardware=self.hardware.get(name))
             box.on_boot, box.on_power_off = node.on_boot, node.on_power_off
             self.nodes[name] = node
             return box
@@ -133,6 +139,9 @@ class SimLab:
                 "install": {"method": "image", "disk": "largest", "dns": ["127.0.0.53"]},
                 "install_network": {"interface": "eth0"},
                 "deploy": {"retries": 1, **self.deploy},
+                # a simulated machine is no production server: PVC's own minimums would refuse it
+                "requirements": {"profile": "lab"},
+                **self.extra_defaults,
             },
             "networks": {
                 "upstream": {"subnet": "127.2.0.0/16", "gateway": "127.2.255.254", "floating_ip": "127.2.255.250",

@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +56,65 @@ _PYTHON_WRAPPER = """#!/bin/sh
 case "$1 $2" in
   *installer.pyz" run")
     case " $* " in *" --simulate "*) ;; *) exec {python} "$@" --simulate {disks} --step-delay {delay} ;; esac ;;
+  *installer.pyz" inspect")
+    case " $* " in *" --simulate "*) ;; *) exec {python} "$@" --simulate {disks} ;; esac ;;
 esac
 exec {python} "$@"
 """
 
 
-def simulated_disks(serial: str, macs: tuple[str, ...]) -> dict[str, Any]:
-    """What the installer's --simulate reads: one 480 GB disk, the machine's NICs, UEFI."""
+@dataclass(frozen=True)
+class SimDisk:
+    """A simulated disk, and what it holds now (`fstypes`: one partition each; `volume_group`: LVM on the last)."""
+
+    name: str = "sda"
+    size: int = 480_103_981_056
+    model: str = "SIMULATED SSD"
+    rotational: bool = False
+    removable: bool = False
+    fstypes: tuple[str, ...] = ()
+    volume_group: str = ""
+
+
+@dataclass(frozen=True)
+class SimHardware:
+    """A simulated machine's hardware (tests give a node less memory, a spinning disk, a slow NIC)."""
+
+    memory_gib: int = 64
+    cores: int = 16
+    cpu_model: str = "PVCLAB Virtual CPU @ 2.40GHz"
+    virtualization: str = "Intel VT-x"
+    disks: tuple[SimDisk, ...] = (SimDisk(),)
+    nic_speed_mbps: int | None = 10000
+    link: str = "up"
+
+
+def simulated_disks(serial: str, macs: tuple[str, ...], hardware: SimHardware | None = None) -> dict[str, Any]:
+    """What the installer's --simulate reads: the machine's disks (one 480 GB SSD by default), NICs, UEFI."""
+    hw = hardware or SimHardware()
+    devices, lvm = [], []
+    for i, disk in enumerate(hw.disks):
+        path = f"/dev/{disk.name}"
+        parts = list(disk.fstypes) + (["LVM2_member"] if disk.volume_group else [])
+        children = [{"name": f"{disk.name}{n}", "path": f"{path}{n}", "type": "part", "size": disk.size // 8,
+                     "fstype": fs} for n, fs in enumerate(parts, start=1)]
+        if disk.volume_group:
+            lvm.append([f"{path}{len(parts)}", disk.volume_group])
+        devices.append({"name": disk.name, "path": path, "type": "disk", "size": disk.size, "model": disk.model,
+                        "vendor": "PVCLAB", "serial": f"{serial}-D{i}", "tran": "sata", "rm": disk.removable,
+                        "ro": False, "rota": disk.rotational, "pttype": "gpt" if parts else None,
+                        "children": children})
+    nics = [{"name": f"eth{i}", "mac": mac, "link": hw.link, "speed_mbps": hw.nic_speed_mbps}
+            for i, mac in enumerate(macs)]
     return {
-        "lsblk": {"blockdevices": [{"name": "sda", "path": "/dev/sda", "type": "disk", "size": 480_103_981_056,
-                                    "model": "SIMULATED SSD", "vendor": "PVCLAB", "serial": f"{serial}-D0",
-                                    "tran": "sata", "rm": False, "ro": False, "children": []}]},
+        "lsblk": {"blockdevices": devices},
+        "udev": {f"/dev/{d.name}": f"DEVLINKS=/dev/disk/by-id/ata-PVCLAB_{d.model.replace(' ', '_')}_{serial}-D{i}"
+                 for i, d in enumerate(hw.disks)},
+        "lvm": lvm,
         "interfaces": {f"eth{i}": mac for i, mac in enumerate(macs)},
         "efi": True,
+        "hardware": {"cpu": {"model": hw.cpu_model, "cores": hw.cores, "virtualization": hw.virtualization},
+                     "memory_bytes": hw.memory_gib * 1024**3, "nics": nics},
     }
 
 
@@ -105,9 +152,11 @@ class SimulatedNode:
     """One machine's software; `on_boot`/`on_power_off` are the machine's hooks."""
 
     def __init__(self, machine: Machine, home: Path, address: str, live_key: Path, *, step_delay: float = 0.05,
-                 claimed_key: Path | None = None, ssh_port: int = 0, bmc_address: str | None = None):
+                 claimed_key: Path | None = None, ssh_port: int = 0, bmc_address: str | None = None,
+                 hardware: SimHardware | None = None):
         self.machine = machine
         self.bmc_address = bmc_address  # the virtual CD is streamed by the BMC: its image comes from there
+        self.hardware = hardware or SimHardware()
         self.claimed_key = claimed_key  # an impostor: checks in with this key's fingerprint, serves live_key
         self.home = home
         self.address = address
@@ -175,7 +224,7 @@ class SimulatedNode:
         if mine is not None and mine.address:
             self.address = mine.address.split("/")[0]
         self._write_tools()
-        disks = simulated_disks(self.machine.serial, self.machine.macs)
+        disks = simulated_disks(self.machine.serial, self.machine.macs, self.hardware)
         if self.diskless_boots > 0:  # a fault for tests: the disk does not show up on this boot
             self.diskless_boots -= 1
             disks["lsblk"]["blockdevices"] = []

@@ -42,6 +42,11 @@ class Identity:
     power: PowerState
     boot_mode: str
     profile: str
+    # where the BMC offers them (Redfish Status.Health, MemorySummary, ProcessorSummary); empty/None if not
+    health: str = ""
+    memory_gib: float | None = None
+    processors: int | None = None
+    processor_model: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +60,10 @@ class Identity:
             "power": self.power.value,
             "boot_mode": self.boot_mode,
             "profile": self.profile,
+            "health": self.health,
+            "memory_gib": self.memory_gib,
+            "processors": self.processors,
+            "processor_model": self.processor_model,
         }
 
 

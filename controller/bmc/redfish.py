@@ -205,6 +205,7 @@ class RedfishBmc:
             power=power_of(data),
             boot_mode=str((data.get("Boot") or {}).get("BootSourceOverrideMode") or ""),
             profile=self.profile.name,
+            **_summaries(data),
         )
 
     async def _macs(self, system: dict[str, Any]) -> tuple[str, ...]:
@@ -403,3 +404,14 @@ def _link(data: dict[str, Any], name: str, default: str) -> str:
 def as_bmc(bmc: RedfishBmc) -> Bmc:
     """RedfishBmc is a Bmc: mypy checks the protocol here."""
     return bmc
+
+
+def _summaries(system: dict[str, Any]) -> dict[str, Any]:
+    """Health, memory and processors, where the BMC offers them (many omit some; lenient, as sushy is)."""
+    memory = system.get("MemorySummary") or {}
+    cpus = system.get("ProcessorSummary") or {}
+    gib, count = memory.get("TotalSystemMemoryGiB"), cpus.get("Count")
+    return {"health": str((system.get("Status") or {}).get("Health") or ""),
+            "memory_gib": float(gib) if isinstance(gib, (int, float)) and not isinstance(gib, bool) else None,
+            "processors": int(count) if isinstance(count, int) and not isinstance(count, bool) else None,
+            "processor_model": str(cpus.get("Model") or "")}

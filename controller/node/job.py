@@ -18,7 +18,8 @@ from typing import Any
 from controller.bmc.errors import BmcError
 from controller.live import HostKeyMismatch, LoginRefused
 from controller.node.events import Event, EventKind
-from controller.node.results import StepResult, encode
+from controller.node.inspect_step import inspect
+from controller.node.results import InspectResult, StepResult, encode
 from controller.node.states import PHASES, NodeState, Phase, advance
 from controller.node.steps import STEPS, NodeContext, NotInstalled, Services
 from core.errors import OperationError, UserError
@@ -26,6 +27,7 @@ from inventory.model import Node
 
 NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled)
 BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
+ALL_STEPS = {**STEPS, Phase.INSPECT: inspect}
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,22 @@ class NodeJob:
         self.state = state
         ctx = NodeContext(self.node, attempt, self.services, dict(results or {}))
         first_attempt = attempt
-        while True:
-            outcome = await self._attempt(ctx, start)
-            if outcome.state is not NodeState.FAILED or not self._retryable(outcome, ctx.attempt - first_attempt):
-                return outcome
-            ctx = NodeContext(self.node, ctx.attempt + 1, self.services)
-            start = Phase.PREFLIGHT
-            self.services.bus.emit(Event(self.node.hostname, EventKind.MESSAGE,
-                                         f"starting over (attempt {ctx.attempt})", attempt=ctx.attempt))
+        try:
+            while True:
+                outcome = await self._attempt(ctx, start)
+                if outcome.state is not NodeState.FAILED or not self._retryable(outcome, ctx.attempt - first_attempt):
+                    return outcome
+                ctx = self._again(ctx)
+                start = Phase.PREFLIGHT
+        finally:
+            if self.services.gate is not None:
+                self.services.gate.withdraw(self.node.hostname)  # the run's question waits for it no longer
+
+    def _again(self, ctx: NodeContext) -> NodeContext:
+        ctx = NodeContext(self.node, ctx.attempt + 1, self.services)
+        self.services.bus.emit(Event(self.node.hostname, EventKind.MESSAGE,
+                                     f"starting over (attempt {ctx.attempt})", attempt=ctx.attempt))
+        return ctx
 
     def _retryable(self, outcome: JobOutcome, retried: int) -> bool:
         return retried < self.retries and not self.stopping() and self._cause_retryable
@@ -78,13 +88,17 @@ class NodeJob:
         phase = start
         try:
             for phase in PHASES[start.order:]:
+                if phase is Phase.INSTALL and self.services.inspect_only:
+                    break  # an inspection ends here, the node powered off
+                if phase is Phase.INSTALL and Phase.INSPECT in ctx.results and start.order <= Phase.INSPECT.order:
+                    await self._confirm_wipe(ctx)
                 if self.stopping() and phase.destructive:
                     self._emit(NodeState.STOPPED, ctx.attempt, f"stopped before {phase}", phase=phase.value)
                     return JobOutcome(NodeState.STOPPED, ctx.attempt, ctx.results)
                 self._emit(NodeState.of(phase), ctx.attempt)
                 began = time.monotonic()
                 async with asyncio.timeout(self.deadlines.get(phase.value, 3600)):
-                    result = await STEPS[phase](ctx)
+                    result = await ALL_STEPS[phase](ctx)
                 ctx.results[phase] = result
                 self.services.bus.emit(Event(self.node.hostname, EventKind.STEP, f"{phase} done", phase=phase.value,
                                              attempt=ctx.attempt, data={"seconds": time.monotonic() - began,
@@ -96,6 +110,13 @@ class NodeJob:
             return self._failed(ctx, phase, err)
         self._emit(NodeState.DONE, ctx.attempt)
         return JobOutcome(NodeState.DONE, ctx.attempt, ctx.results)
+
+    async def _confirm_wipe(self, ctx: NodeContext) -> None:
+        """Wait for the run's one question (outside any step's deadline: a person may take a while)."""
+        if self.services.gate is not None:
+            inspected = ctx.results[Phase.INSPECT]
+            assert isinstance(inspected, InspectResult)
+            await self.services.gate.confirm(self.node.hostname, inspected.statement)
 
     def _failed(self, ctx: NodeContext, phase: Phase, err: Exception) -> JobOutcome:
         if isinstance(err, TimeoutError):

@@ -41,6 +41,19 @@ class LiveResult:
 
 
 @dataclass(frozen=True)
+class InspectResult:
+    """What the live system is and what the install would do there (nothing written)."""
+
+    report: dict[str, Any]  # installer/inspect.py's report: hardware, the chosen disk and what it holds
+    checks: tuple[dict[str, Any], ...]  # controller/inspection.py's Check.as_dict(), one per requirement
+    statement: str  # the wipe, in one line
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [c for c in self.checks if c.get("status") == "fail"]
+
+
+@dataclass(frozen=True)
 class InstallResult:
     remote: str  # the installer's directory on the live system
     exit_code: int
@@ -77,7 +90,7 @@ class VerifyResult:
     hostname: str
 
 
-StepResult = (PreflightResult | MediaResult | BootResult | LiveResult | InstallResult | CollectResult
+StepResult = (PreflightResult | MediaResult | BootResult | LiveResult | InspectResult | InstallResult | CollectResult
               | FinalizeResult | VerifyResult)
 Results = Mapping[Phase, StepResult]  # one attempt's finished steps
 
@@ -86,6 +99,7 @@ RESULT_TYPES: dict[Phase, type[Any]] = {
     Phase.MEDIA: MediaResult,
     Phase.BOOT: BootResult,
     Phase.LIVE: LiveResult,
+    Phase.INSPECT: InspectResult,
     Phase.INSTALL: InstallResult,
     Phase.COLLECT: CollectResult,
     Phase.FINALIZE: FinalizeResult,

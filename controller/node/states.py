@@ -1,6 +1,7 @@
 """A node's states and the transitions between them: pure data, no I/O.
 
-    pending → preflight → media → boot → live → install → collect → finalize → verify → done
+    pending → preflight → media → boot → live → inspect → install → collect → finalize → verify → done
+    an inspect-only run (`deploy --inspect`): ... → live → inspect → done (powered off, nothing written)
     any working state ──► failed ──► preflight (node-level retry, `--resume`, `pvcctl retry`)
     any working state ──► stopped (Ctrl-C or a killed controller) ──► where it can go on from
 
@@ -20,6 +21,7 @@ class Phase(enum.StrEnum):
     MEDIA = "media"
     BOOT = "boot"
     LIVE = "live"
+    INSPECT = "inspect"  # hardware, the disk the install would wipe, the requirements: nothing written
     INSTALL = "install"
     COLLECT = "collect"
     FINALIZE = "finalize"
@@ -44,6 +46,7 @@ class NodeState(enum.StrEnum):
     MEDIA = "media"
     BOOT = "boot"
     LIVE = "live"
+    INSPECT = "inspect"
     INSTALL = "install"
     COLLECT = "collect"
     FINALIZE = "finalize"
@@ -78,6 +81,8 @@ TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
         )
         for i, state in enumerate(_WORKING)
     },
+    # an inspect-only run ends after the inspection
+    NodeState.INSPECT: frozenset({NodeState.INSTALL, NodeState.DONE, NodeState.FAILED, NodeState.STOPPED}),
     # a failed node starts over from its first step (retry policy, --resume, pvcctl retry)
     NodeState.FAILED: frozenset({NodeState.PREFLIGHT}),
     # a stopped node goes on from where it can: any working state

@@ -43,6 +43,7 @@ from controller.node.results import (
 )
 from controller.node.states import Phase
 from controller.server.checkin import Checkin, CheckinDesk
+from controller.wipe_gate import WipeGate
 from core.errors import OperationError
 from installer.plan import Plan
 from inventory.model import Node
@@ -94,6 +95,9 @@ class Services:
     # a later run knows the node is installed even if this controller dies before the run ends
     on_installed: Callable[[str, VerifyResult, CollectResult], None] = lambda node, verified, collected: None
     simulated_ok: bool = False  # a lab's inventory: an installer that only simulated (lab/sim_node.py) counts
+    inspect_only: bool = False  # `deploy --inspect`: each node ends after its inspection, powered off
+    gate: WipeGate | None = None  # the one question before any wipe (controller/wipe_gate.py)
+    coordinators: int = 0  # the cluster's coordinator count (a requirement)
 
 
 @dataclass

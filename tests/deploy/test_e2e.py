@@ -23,7 +23,7 @@ from tests.deploy.conftest import (
     until,
 )
 
-PHASES = ["preflight", "media", "boot", "live", "install", "collect", "finalize", "verify"]
+PHASES = ["preflight", "media", "boot", "live", "inspect", "install", "collect", "finalize", "verify"]
 
 
 async def test_five_nodes_from_lab_up_to_pvc_ansible_inventory(pvcctl: Pvcctl, tmp_path: Path) -> None:
@@ -305,14 +305,15 @@ async def test_a_new_deploy_never_wipes_installed_nodes_unless_told(make_lab: La
 async def test_failed_install_starts_the_node_over_keeping_each_attempts_log(
         make_lab: LabFactory, pvcctl: Pvcctl) -> None:
     lab = await make_lab(2, deploy={"retries": 1})
-    lab.nodes["hv2"].diskless_boots = 1  # the first install finds no disk and refuses (exit 3)
+    lab.nodes["hv2"].diskless_boots = 1  # the first inspection finds no disk: nothing is started, the node over
     result = await pvcctl.run("deploy", str(lab.inventory))
     assert result.code == 0, result.out + result.err
-    assert "hv2: failed (attempt 1): installer exit 3" in result.out
+    assert "hv2: failed (attempt 1): the disk the hint names: found no non-removable disk" in result.out
     assert dict(journal_rows(lab, "SELECT node, attempt FROM nodes")) == {"hv1": 1, "hv2": 2}
     logs = run_dir(lab) / "logs"
     assert "failed" in (logs / "hv2.1.log").read_text() and "done" in (logs / "hv2.2.log").read_text()
-    assert "no candidate disks" in (logs / "hv2.1" / "install.log").read_text()
+    assert "no candidate disks" in (logs / "hv2.1.log").read_text()
+    assert len(installs_started(lab, "hv2")) == 1  # only the second attempt's
     assert (logs / "hv2.2" / "report.json").is_file()
 
 
@@ -365,6 +366,8 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
         no_key = await pvcctl.run("deploy", str(by_url))
         assert no_key.code == 2 and "live host key" in no_key.err and lab.bmc("hv1").requests == 0
         pinned = lab.dir / "runs" / "simlab" / "live.hostkey.pub"
+        assert not pinned.parent.exists()  # the refused deploy made nothing, not even the cluster's directory
+        pinned.parent.mkdir(parents=True)
         pinned.write_text((lab.dir / "pvc-live.iso.hostkey.pub").read_text())
         dead = lab.inventory.with_name("dead-url.yml")
         dead.write_text(by_url.read_text().replace("/images/pvc-live.iso", "/images/missing.iso"))
@@ -414,7 +417,7 @@ async def test_a_simulated_install_counts_only_in_a_lab(make_lab: LabFactory, pv
     text = lab.inventory.read_text()
     assert "lab: true" in text
     lab.inventory.write_text(text.replace("lab: true", "lab: false"))  # as if this were a real cluster
-    result = await pvcctl.run("deploy", str(lab.inventory))
+    result = await pvcctl.run("deploy", "--yes", str(lab.inventory))
     assert result.code == 1, result.out + result.err
     assert node_states(lab) == {"hv1": "failed"}
     (error,) = journal_rows(lab, "SELECT error FROM nodes WHERE node='hv1'")[0]

@@ -14,13 +14,14 @@ from controller.node.states import PHASES, TRANSITIONS, NodeState, Phase, Transi
 
 
 def test_pipeline_order_and_transitions() -> None:
-    assert [p.value for p in PHASES] == ["preflight", "media", "boot", "live", "install", "collect", "finalize",
-                                         "verify"]
+    assert [p.value for p in PHASES] == ["preflight", "media", "boot", "live", "inspect", "install", "collect",
+                                         "finalize", "verify"]
     state = NodeState.PENDING
     for phase in PHASES:
         state = advance(state, NodeState.of(phase))
     assert advance(state, NodeState.DONE) is NodeState.DONE
-    assert next_phase(Phase.VERIFY) is None and next_phase(Phase.LIVE) is Phase.INSTALL
+    assert next_phase(Phase.VERIFY) is None and next_phase(Phase.LIVE) is Phase.INSPECT
+    assert advance(NodeState.INSPECT, NodeState.DONE) is NodeState.DONE  # an inspect-only run ends there
 
 
 @pytest.mark.parametrize(("current", "new"), [
@@ -52,6 +53,8 @@ SAMPLE: dict[Phase, r.StepResult] = {
     Phase.MEDIA: r.MediaResult(_MEDIA),
     Phase.BOOT: r.BootResult(_BOOT, PowerState.OFF),
     Phase.LIVE: r.LiveResult("127.2.0.2", 22),
+    Phase.INSPECT: r.InspectResult({"chosen": {"path": "/dev/sda"}}, ({"key": "memory_min_gb", "status": "ok"},),
+                                   "hv1: will WIPE /dev/sda"),
     Phase.INSTALL: r.InstallResult("pvcctl/run-1", 0),
     Phase.COLLECT: r.CollectResult({"ssh_host_keys": ["ssh-ed25519 AAAA root@hv1"], "disk": "/dev/sda"}, "/logs/a.1"),
     Phase.FINALIZE: r.FinalizeResult(BootStatus(BootTarget.DISK, "Hdd", "Once", "UEFI")),
