@@ -61,6 +61,10 @@ class NodeStatus:
     started: float | None = None
     finished: float | None = None
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_started: float | None = None  # when the current phase began
+    # every phase this run began for the node: {"attempt", "phase", "start", "seconds"} (None while running)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    disk: str = ""  # the disk the install wipes (or wiped), as the node's inspection or report said
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -85,13 +89,22 @@ class Board:
             if event.state.working:
                 status.phase = event.state.value
                 status.started = status.started or event.time
+                status.phase_started = event.time
+                status.timeline.append({"attempt": event.attempt, "phase": event.state.value, "start": event.time,
+                                        "seconds": None})
                 status.error = ""
             status.finished = event.time if event.state.final else None
             if event.state is NodeState.FAILED:
                 status.error = event.message
                 status.log = str(event.data.get("log", status.log))
         elif event.kind is EventKind.STEP:
-            status.phase_seconds[event.phase] = round(float(event.data.get("seconds", 0.0)), 3)
+            seconds = round(float(event.data.get("seconds", 0.0)), 3)
+            status.phase_seconds[event.phase] = seconds
+            for entry in reversed(status.timeline):
+                if entry["phase"] == event.phase and entry["seconds"] is None:
+                    entry["seconds"] = seconds
+                    break
+            status.disk = _disk_of(event.data.get("result")) or status.disk
         elif event.kind is EventKind.PROGRESS:
             status.percent = int(event.data.get("percent", status.percent))
         if event.message and event.kind is not EventKind.RUN:
@@ -99,6 +112,16 @@ class Board:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [status.as_dict() for status in self.nodes.values()]
+
+
+def _disk_of(result: Any) -> str:
+    """'/dev/sda (model, serial)' from an inspect or collect result's report, or ''."""
+    report = result.get("report") if isinstance(result, dict) else None
+    disk = (report or {}).get("disk") if isinstance(report, dict) else None
+    if not isinstance(disk, dict) or not disk.get("path"):
+        return ""
+    about = ", ".join(str(disk[k]) for k in ("model", "serial") if disk.get(k))
+    return f"{disk['path']} ({about})" if about else str(disk["path"])
 
 
 Subscriber = Callable[[Event], None]
