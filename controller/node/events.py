@@ -117,7 +117,7 @@ class Board:
 def _disk_of(result: Any) -> str:
     """'/dev/sda (model, serial)' from an inspect or collect result's report, or ''."""
     report = result.get("report") if isinstance(result, dict) else None
-    disk = (report or {}).get("disk") if isinstance(report, dict) else None
+    disk = ((report.get("disk") or report.get("chosen")) if isinstance(report, dict) else None)  # collect / inspect
     if not isinstance(disk, dict) or not disk.get("path"):
         return ""
     about = ", ".join(str(disk[k]) for k in ("model", "serial") if disk.get(k))
