@@ -42,6 +42,7 @@ from controller.server.auth import RunToken
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare, bmc_addresses
 from controller.terminal import Terminal
+from controller.webhooks import Notifier
 from controller.wipe_gate import WipeGate
 from core.errors import PvcctlError
 from core.keys import fingerprint
@@ -72,7 +73,8 @@ async def run_deploy(opts: DeployOptions) -> int:
         plans = {name: plan_for(nodes[name], public_key) for name in starts}
         bus, board = EventBus(), _board_from(journal, run_nodes)
         terminal = Terminal(cluster.name, json_lines=opts.json)
-        for subscriber in (journal.record, board.apply, terminal.show):
+        notifier = Notifier(cluster.controller.webhooks, cluster.name, journal.run_dir.name)
+        for subscriber in (journal.record, board.apply, terminal.show, notifier.on_event):
             bus.subscribe(subscriber)
         iso = await _iso(cluster, public_key, bus)
         # a lab's machines may sit behind a NAT on this machine (QEMU's user network): their check-ins come from
@@ -92,6 +94,7 @@ async def run_deploy(opts: DeployOptions) -> int:
         terminal.dashboard(token.dashboard_url(cluster.controller.url))
         stack.enter_context(_log_into_events(bus, board))
         http = await stack.enter_async_context(new_http_session())
+        await stack.enter_async_context(notifier.running(http))  # drained before the session closes
         concurrency = cluster.deploy.concurrency if opts.concurrency < 0 else opts.concurrency
         services = _services(cluster, http, iso, share, client_key, plans, desk, bus, journal, concurrency)
         services.on_installed = _recorder(state, journal.run_dir.name)
@@ -105,9 +108,15 @@ async def run_deploy(opts: DeployOptions) -> int:
         bus.emit(Event("", EventKind.RUN, f"deploying {', '.join(starts)} from {journal.run_dir}"))
         async with terminal.live(board):
             outcomes = await deployment.run(starts)
+        outcomes = _with_earlier(journal, run_nodes, outcomes)
         if inspect_only:
-            return _finish_inspection(opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes))
-        return _finish(cluster, opts, journal, board, terminal, _with_earlier(journal, run_nodes, outcomes), state)
+            code = _finish_inspection(opts, journal, board, terminal, outcomes)
+        else:
+            code = _finish(cluster, opts, journal, board, terminal, outcomes, state)
+        journal.set_meta("exit_status", str(code))
+        bus.emit(Event("", EventKind.RUN, f"deploy ended: exit status {code}", data={"exit_status": code}))
+        notifier.ended(code)
+        return code
 
 
 class _Steering:

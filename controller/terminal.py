@@ -33,6 +33,8 @@ class Terminal:
         """Every event as a JSON line (--json); else the run's own lines (building the ISO, where the run
         is, check-ins from machines the inventory does not name: often a node whose MAC or serial is
         written wrong) and, unless the live view shows them, each node's state changes."""
+        if event.kind is EventKind.RUN and "exit_status" in event.data:
+            return  # the run's end: for watchers and the journal; the summary says it here
         if self.json_lines:
             print(json.dumps(event.as_dict(), default=str), flush=True)
         elif event.kind is EventKind.RUN or (event.kind is EventKind.MESSAGE and not event.node

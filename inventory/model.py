@@ -105,6 +105,12 @@ class Node:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    token: SecretStr | None = None  # the HMAC-SHA256 key that signs each body
+
+
+@dataclass(frozen=True)
 class ControllerConfig:
     listen_host: str
     listen_port: int
@@ -113,6 +119,7 @@ class ControllerConfig:
     ssh_key: Path | None = None
     iso: str | None = None
     lab: bool = False  # written by `pvcctl lab up`: loopback may fetch the ISO, simulated installs count
+    webhooks: tuple[WebhookConfig, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -197,8 +197,10 @@ def _controller(check: Checker, shape: InventoryFile) -> m.ControllerConfig | No
                     "or remove the key to let pvcctl make one")
     if not ok:
         return None
+    hooks = tuple(m.WebhookConfig(hook.url, check.secret(hook.token, ("controller", "webhooks", i, "token"))
+                                  if hook.token else None) for i, hook in enumerate(ctl.webhooks))
     return m.ControllerConfig(host.strip("[]") or "0.0.0.0", int(port), ctl.url.rstrip("/"),
-                              check.path(ctl.state_dir), key, ctl.iso, ctl.lab)
+                              check.path(ctl.state_dir), key, ctl.iso, ctl.lab, hooks)
 
 
 def _merged(default: BmcSettings | InstallSettings | InstallNetwork, override: object | None) -> dict:

@@ -282,6 +282,11 @@ class ClusterInfo(Strict):
     manager_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
+class Webhook(Strict):
+    url: str = Field(..., pattern=r"^https?://[^/\s]+(/\S*)?$", description="where to POST each notification")
+    token: SecretRef | None = Field(None, description="signs each body: X-Pvcctl-Signature: sha256=HMAC-SHA256")
+
+
 class ControllerSettings(Strict):
     listen: str = Field("0.0.0.0:8740", pattern=r"^\S+:\d{1,5}$", description="host:port the controller binds")
     url: str = Field(..., pattern=r"^https?://[^/\s]+(:\d+)?/?$", description="how BMCs and live nodes reach it")
@@ -290,6 +295,8 @@ class ControllerSettings(Strict):
     iso: str | None = Field(None, description="a prebuilt ISO: a local path or an http(s) URL")
     lab: bool = Field(False, description="a lab's inventory (pvcctl lab up writes it): the ISO is also served to "
                                          "loopback, and the installs may be simulated ones")
+    webhooks: list[Webhook] = Field(default_factory=list, description="told when a node is done or failed and when "
+                                                                      "the deploy ends (JSON POST)")
 
 
 class InventoryFile(Strict):

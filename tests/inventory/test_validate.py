@@ -203,6 +203,7 @@ def test_the_shipped_examples_are_valid(tmp_path: Path, monkeypatch: pytest.Monk
 
     repo = Path(__file__).resolve().parents[2]
     monkeypatch.setenv("PVC_BMC_PASSWORD", "x")
+    monkeypatch.setenv("PVCCTL_HOOK_TOKEN", "x")  # reference.yml's webhook signs with it
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "controller_ed25519").write_text("not read by validate")
     (tmp_path / "secrets").mkdir()
