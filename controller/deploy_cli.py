@@ -1,20 +1,19 @@
-"""`pvcctl deploy`, `retry`, `status` and `watch`: the deploy engine's commands."""
+"""`pvcctl deploy`, `retry`, `status`, `watch` and `logs`: the deploy engine's commands."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import typer
 
+from controller import follow
 from controller.completion import complete_runs
 from controller.journal import Journal
 from controller.remote import Controller
 from controller.run import DeployOptions, run_deploy
 from controller.runs import find_run
-from controller.view import summary_table
 from inventory.completion import complete_node_list, complete_nodes
 
 
@@ -79,43 +78,51 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show each node's state in the cluster's last run, from its journal."""
-    from rich.console import Console
-
-    run_dir = find_run(inventory, run)
-    journal = Journal(run_dir)
-    rows = []
-    for name, record in sorted(journal.nodes().items()):
-        seconds = {p: s for a, p, s in journal.steps(name) if a == record.attempt}
-        rows.append({"node": name, "state": record.state.value, "attempt": record.attempt,
-                     "phase": record.phase, "error": record.error, "log": record.log, "phase_seconds": seconds})
-    cluster = journal.meta().get("cluster", "")
-    if as_json:
-        typer.echo(json.dumps({"cluster": cluster, "run_dir": str(run_dir), "nodes": rows}))
-    else:
-        Console().print(summary_table(cluster, rows))
-        typer.echo(f"run directory: {run_dir}")
+    journal = Journal(find_run(inventory, run))
+    try:
+        if as_json:
+            meta = journal.meta()
+            typer.echo(json.dumps({"cluster": meta.get("cluster", ""), "run_dir": str(journal.run_dir),
+                                   "exit_status": follow.ended(journal), "nodes": follow.status_rows(journal)}))
+        else:
+            follow.print_status(journal, typer.echo)
+    finally:
+        journal.close()
 
 
 def watch(
-    inventory: Path | None = typer.Argument(None, metavar="[INVENTORY]",
-                                            help="The cluster's inventory (default: the only cluster in ./runs)."),
+    target: str | None = typer.Argument(None, metavar="[INVENTORY|URL]",
+                                        help="The cluster's inventory, or the dashboard URL a deploy printed."),
     run: Path | None = typer.Option(None, "--run", metavar="DIR", autocompletion=complete_runs,
                                     help="The run directory (default: the cluster's last run)."),
     interval: float = typer.Option(1.0, "--interval", metavar="SECONDS", help="Seconds between looks."),
 ) -> None:
-    """Follow the cluster's last run: print its events as they are journalled, until Ctrl-C."""
-    journal = Journal(find_run(inventory, run))
-    last = 0
+    """Follow a run's events until it ends; exit with the run's exit status."""
     try:
-        while True:
-            for event_id, event in journal.events(last):
-                last = event_id
-                stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))
-                what = event["state"] or event["kind"]
-                typer.echo(f"{stamp} {event['node'] or '-'} [{event['phase'] or '-'}] {what}: {event['message']}")
-            time.sleep(interval)
+        code = follow.watch(target, run, typer.echo, interval)
+    except KeyboardInterrupt:
+        code = 130
+    raise typer.Exit(code)
+
+
+def logs(
+    node: str = typer.Argument(..., metavar="NODE", autocompletion=complete_nodes, help="The node."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", metavar="FILE",
+                                          help="The cluster's inventory: its last run."),
+    run: Path | None = typer.Option(None, "--run", metavar="DIR", autocompletion=complete_runs,
+                                    help="The run directory."),
+    attempt: int | None = typer.Option(None, "--attempt", metavar="N", help="Which attempt (default: the last)."),
+    follow_it: bool = typer.Option(False, "--follow", "-f", help="Keep printing what is written, until the run ends."),
+) -> None:
+    """Print a node's log (its BMC steps, check-ins and the installer's progress) in the cluster's last run."""
+    journal = Journal(find_run(inventory, run))
+    try:
+        for line in follow.follow_log(journal, follow.log_path(journal, node, attempt), follow_it):
+            typer.echo(line)
     except KeyboardInterrupt:
         pass
+    finally:
+        journal.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -124,4 +131,6 @@ def register(app: typer.Typer) -> None:
                                  "  pvcctl deploy inventory.yml --only hv4 --json")(deploy)
     app.command("retry", epilog="Example:\n\n  pvcctl retry hv3 -i inventory.yml")(retry)
     app.command("status", epilog="Example:\n\n  pvcctl status inventory.yml --json")(status)
-    app.command("watch", epilog="Example:\n\n  pvcctl watch inventory.yml")(watch)
+    app.command("watch", epilog="Examples:\n\n  pvcctl watch inventory.yml\n\n"
+                                "  pvcctl watch 'http://10.100.0.5:8740/?token=...'")(watch)
+    app.command("logs", epilog="Example:\n\n  pvcctl logs hv3 -i inventory.yml -f")(logs)

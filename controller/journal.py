@@ -156,6 +156,12 @@ class Journal:
             out[node] = NodeRecord(node, NodeState(state), phase or "", attempt, error or "", log or "", steps)
         return out
 
+    def first_error(self, node: str) -> str:
+        """The first failure the node met in this run (its last is in its record)."""
+        row = self._db.execute("SELECT message FROM events WHERE node=? AND state='failed' ORDER BY id LIMIT 1",
+                               (node,)).fetchone()
+        return str(row[0]) if row else ""
+
     def steps(self, node: str) -> list[tuple[int, str, float]]:
         """(attempt, phase, seconds) of every finished step of a node, in order."""
         return [

@@ -72,7 +72,7 @@ async def run_deploy(opts: DeployOptions) -> int:
         nodes = {n.hostname: n for n in cluster.nodes}
         plans = {name: plan_for(nodes[name], public_key) for name in starts}
         bus, board = EventBus(), _board_from(journal, run_nodes)
-        terminal = Terminal(cluster.name, json_lines=opts.json)
+        terminal = Terminal(cluster.name, json_lines=opts.json, deadlines=cluster.deploy.deadlines)
         notifier = Notifier(cluster.controller.webhooks, cluster.name, journal.run_dir.name)
         for subscriber in (journal.record, board.apply, terminal.show, notifier.on_event):
             bus.subscribe(subscriber)

@@ -8,15 +8,16 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 
 from controller.node.events import Board, Event, EventKind
-from controller.view import progress_table, summary_table
+from controller.view import failure_lines, progress_table, summary_table
 
 REDRAW_SECONDS = 0.5
 
@@ -24,10 +25,17 @@ REDRAW_SECONDS = 0.5
 class Terminal:
     """The deploy's terminal: JSON lines with `--json`, a live table on a terminal, plain lines otherwise."""
 
-    def __init__(self, cluster: str, *, json_lines: bool):
+    def __init__(self, cluster: str, *, json_lines: bool, deadlines: dict[str, int] | None = None):
         self.cluster = cluster
         self.json_lines = json_lines
+        self.deadlines = deadlines or {}
         self.live_view = not json_lines and sys.stdout.isatty()
+        self.console = Console()
+
+    def _line(self, text: str) -> None:
+        """A line of the run's story: timestamped when it goes to a log or a pipe (not a live terminal)."""
+        stamp = "" if self.live_view else time.strftime("%H:%M:%S ")
+        print(stamp + text, flush=True)
 
     def show(self, event: Event) -> None:
         """Every event as a JSON line (--json); else the run's own lines (building the ISO, where the run
@@ -39,14 +47,14 @@ class Terminal:
             print(json.dumps(event.as_dict(), default=str), flush=True)
         elif event.kind is EventKind.RUN or (event.kind is EventKind.MESSAGE and not event.node
                                              and event.phase == "live"):
-            print(event.message, flush=True)
+            self._line(event.message)
         elif event.kind is EventKind.MESSAGE and event.data.get("level") in ("warning", "error"):
             # a destructive BMC step announced before it is done (a restart, a power-off), or trouble
             mine = not event.node or event.message.startswith(f"{event.node}:")
-            print(event.message if mine else f"{event.node}: {event.message}", flush=True)
+            self._line(event.message if mine else f"{event.node}: {event.message}")
         elif not self.live_view and event.kind is EventKind.STATE and event.state is not None:
             extra = f": {event.message}" if event.message else ""
-            print(f"{event.node}: {event.state} (attempt {event.attempt}){extra}", flush=True)
+            self._line(f"{event.node}: {event.state} (attempt {event.attempt}){extra}")
 
     def dashboard(self, url: str) -> None:
         """The dashboard URL with the run's token: said once, here only (never an event, so never in the
@@ -62,7 +70,8 @@ class Terminal:
         if not self.live_view:
             yield
             return
-        with Live(progress_table(self.cluster, board.snapshot()), refresh_per_second=4) as screen:
+        # transient: the last live frame goes when the run ends; the summary takes its place
+        with Live(self._frame(board), console=self.console, refresh_per_second=4, transient=True) as screen:
             redraw = asyncio.create_task(self._redraw(screen, board))
             try:
                 yield
@@ -72,7 +81,11 @@ class Terminal:
     async def _redraw(self, screen: Live, board: Board) -> None:
         while True:
             await asyncio.sleep(REDRAW_SECONDS)
-            screen.update(progress_table(self.cluster, board.snapshot()))
+            screen.update(self._frame(board))
+
+    def _frame(self, board: Board) -> RenderableType:
+        return progress_table(self.cluster, board.snapshot(), now=time.time(), width=self.console.width,
+                              deadlines=self.deadlines)
 
     def warn(self, message: str) -> None:
         """A line the user must read once (a node left out of the render), on stderr."""
@@ -80,7 +93,14 @@ class Terminal:
 
     def summary_table(self, rows: list[dict[str, Any]]) -> None:
         """Every node's result and seconds per phase (an inspection's end shows its findings after it)."""
-        Console(width=max(Console().width, 160)).print(summary_table(self.cluster, rows))
+        self._summary(rows)
+
+    def _summary(self, rows: list[dict[str, Any]]) -> None:
+        """The table at the terminal's width (a pipe gets it whole), then each failure's error and log."""
+        console = self.console if self.console.is_terminal else Console(width=250)
+        console.print(summary_table(self.cluster, rows, width=console.width))
+        for line in failure_lines(rows):
+            print(line, flush=True)
 
     def summary(self, rows: list[dict[str, Any]], run_dir: Path, out: Path | None, partial: list[str],
                 hint: str) -> None:
@@ -89,7 +109,7 @@ class Terminal:
             print(json.dumps({"summary": rows, "run_dir": str(run_dir), "inventory": str(out) if out else None,
                               "next": hint or None}), flush=True)
             return
-        Console(width=max(Console().width, 160)).print(summary_table(self.cluster, rows))
+        self._summary(rows)
         if out is not None:
             print(f"pvc-ansible inventory written to {out}" + (f" (partial: {', '.join(partial)})" if partial else ""))
             print(hint)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -219,7 +220,9 @@ async def test_refused_and_unknown_checkins_are_logged_where_they_belong(make_la
     assert "serial STRANGER-1, MACs 02:00:00:00:00:99, addresses 127.9.9.9/8, bios boot, named hv1" in run_log
     assert not [p.name for p in logs.glob("hv*.log") if "STRANGER-1" in p.read_text()]
     # and the terminal tells it once, as it happens: it may be a node written wrong in the inventory
-    assert [line for line in result.out.splitlines() if "STRANGER-1" in line] == \
+    said = [line for line in result.out.splitlines() if "STRANGER-1" in line]
+    assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in said)  # not a terminal: each line timestamped
+    assert [line.split(" ", 1)[1] for line in said] == \
         [line.split("] message: ", 1)[1] for line in run_log.splitlines() if "STRANGER-1" in line]
 
 
@@ -382,19 +385,33 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
     assert node_states(lab) == {"hv1": "done", "hv2": "done"}
 
 
-async def test_watch_follows_the_journal(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
-    lab = await make_lab(1, step_delay=0.2)
+async def test_watch_and_logs_follow_a_running_deploy_and_exit_with_it(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1, step_delay=0.3)
     deploy = asyncio.create_task(pvcctl.run("deploy", str(lab.inventory)))
-    await until(lambda: bool(node_states(lab)), 30, "the run to start")
+    await until(lambda: node_states(lab).get("hv1") in ("media", "boot", "live", "inspect"), 30, "the run to start")
+    run = run_dir(lab)
+    url = f"{dict(journal_rows(lab, 'SELECT key, value FROM meta'))['controller']}/?token={(run / 'token').read_text()}"
     watcher = await pvcctl.start("watch", str(lab.inventory), "--interval", "0.2")
+    remote = await pvcctl.start("watch", url.strip())
+    logs = await pvcctl.start("logs", "hv1", "-i", str(lab.inventory), "-f")
     assert (await deploy).code == 0
-    await asyncio.sleep(1.0)
-    watcher.send_signal(signal.SIGINT)
-    out, _ = await asyncio.wait_for(watcher.communicate(), 10)
-    lines = out.decode().splitlines()
-    assert watcher.returncode == 0
-    assert any(" hv1 [install] install: " in line for line in lines)
-    assert any(" hv1 [-] done: " in line or " hv1 [verify] done" in line for line in lines), lines[-3:]
+    outs = []
+    for proc in (watcher, remote, logs):  # each ends by itself when the run ends, with its exit status
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        outs.append(out.decode().splitlines())
+    journal_lines, stream_lines, log_lines = outs
+    assert any(" hv1 [install] install: started" in line for line in journal_lines), journal_lines  # from the start
+    assert stream_lines[0].startswith("hv1: ")  # the stream: a snapshot, then every event as it comes
+    for lines in (journal_lines, stream_lines):
+        assert any(" hv1 [verify] verify: started" in line for line in lines), lines
+        assert any(" hv1 [verify] done" in line or " hv1 [-] done" in line for line in lines), lines[-3:]
+        assert not [line for line in lines if line.endswith(": ") or line.endswith("]")]  # no empty lines of events
+    assert "deploy ended: exit status 0" in stream_lines[-1]
+    assert log_lines == (run / "logs" / "hv1.1.log").read_text().splitlines()  # followed to the end, whole
+    assert any("[install] progress:" in line for line in log_lines)  # the installer's own lines too
+    status = await pvcctl.run("status", str(lab.inventory))
+    assert status.code == 0 and f"run directory: {run} (ended, exit status 0)" in status.out
 
 
 async def test_ctrl_c_lets_a_bmc_step_in_flight_finish_and_starts_no_other(
