@@ -120,8 +120,11 @@ def watch(
 
 def register(app: typer.Typer) -> None:
     """Add the deploy engine's commands to the top-level app."""
+    from controller.serve import serve  # here, so this file's other commands stay as they were
+
     app.command("deploy", epilog="Examples:\n\n  pvcctl deploy inventory.yml\n\n"
                                  "  pvcctl deploy inventory.yml --only hv4 --json")(deploy)
     app.command("retry", epilog="Example:\n\n  pvcctl retry hv3 -i inventory.yml")(retry)
     app.command("status", epilog="Example:\n\n  pvcctl status inventory.yml --json")(status)
     app.command("watch", epilog="Example:\n\n  pvcctl watch inventory.yml")(watch)
+    app.command("serve", epilog="Example:\n\n  pvcctl serve inventory.yml --listen 127.0.0.1:8080")(serve)
