@@ -88,7 +88,9 @@ function summary() {
 }
 
 function cell(label, cls = "") {
-  return el("td", { className: cls, dataset: { label } });
+  const td = el("td", { className: cls });
+  td.dataset.label = label;  // the card layout's caption (app.css)
+  return td;
 }
 
 function row(n) {
@@ -236,8 +238,34 @@ $("d-attempts").addEventListener("change", (e) => { view.logAttempt = Number(e.t
 
 const stream = new EventSource("api/v1/events");
 stream.addEventListener("snapshot", (e) => { view.connected = true; notice(""); take(JSON.parse(e.data)); refresh(); });
+// An event folded in at once, as the board does (controller/node/events.py): the row moves without
+// waiting for the next snapshot, and the run's last events show even when the controller is gone after.
+function fold(event) {
+  const n = view.nodes.get(event.node);
+  if (!n) return;
+  if (event.attempt) n.attempt = event.attempt;
+  if (event.kind === "state" && event.state) {
+    n.state = event.state;
+    if (PHASES.includes(event.state)) {
+      Object.assign(n, { phase: event.state, phase_started: event.time, error: "" });
+      n.started = n.started || event.time;
+      n.timeline = [...(n.timeline || []), { attempt: event.attempt, phase: event.state, start: event.time, seconds: null }];
+    }
+    n.finished = FINAL.has(event.state) ? event.time : null;
+    if (event.state === "failed") n.error = event.message;
+  } else if (event.kind === "step") {
+    const entry = [...(n.timeline || [])].reverse().find((t) => t.phase === event.phase && t.seconds == null);
+    if (entry) entry.seconds = Number(event.data.seconds) || 0;
+  } else if (event.kind === "progress") {
+    n.percent = Number(event.data.percent) || n.percent;
+  }
+  if (event.message && event.kind !== "run") n.message = event.message;
+  draw();
+}
+
 stream.addEventListener("node", (e) => {
   const event = JSON.parse(e.data);
+  fold(event);
   refresh();
   if (event.node && event.node === view.selected) loadLog();
 });
