@@ -33,7 +33,8 @@ def board_from_journal(journal: Journal) -> Board:
     """Every node of the run as its events left it (the run's nodes first, then any other the journal names)."""
     meta_nodes = [n for n in journal.meta().get("nodes", "").split(",") if n]
     events = [event for _, event in journal.events()]
-    names = list(dict.fromkeys([*meta_nodes, *sorted(journal.nodes()), *(e["node"] for e in events if e["node"])]))
+    # the events alone (not journal.nodes(), which decodes every step's result: an old journal's may not fit)
+    names = list(dict.fromkeys([*meta_nodes, *(e["node"] for e in events if e["node"])]))
     board = Board(names)
     for row in events:
         board.apply(Event(row["node"], EventKind(row["kind"]), row["message"] or "",

@@ -134,17 +134,28 @@ function detail() {
   $("d-attempt").textContent = n.attempt || "not started";
   $("d-disk").textContent = n.disk || "not chosen yet";
   $("d-error").textContent = n.error || "–";
-  $("d-logfile").textContent = n.log || (n.attempt ? `logs/${n.node}.${n.attempt}.log` : "–");
-  $("d-timeline").replaceChildren(...(n.timeline || []).map((t) => el("tr", {},
+  const attempt = view.logAttempt || n.attempt;
+  $("d-logfile").textContent = attempt ? `logs/${n.node}.${attempt}.log (in the run directory)` : "–";
+  const timeline = n.timeline || [];
+  $("d-timeline").replaceChildren(...timeline.map((t, i) => el("tr", {},
     el("td", { textContent: t.attempt }), el("td", { textContent: t.phase }), el("td", { textContent: clock(t.start) }),
-    el("td", { textContent: t.seconds != null ? seconds(t.seconds)
-      : n.state === t.phase && n.attempt === t.attempt ? `running ${seconds(now() - t.start)}` : "–" }))));
+    el("td", { textContent: duration(n, t, timeline[i + 1]) }))));
   const picker = $("d-attempts");
   if (picker.options.length !== n.attempt) {
     picker.replaceChildren(...Array.from({ length: n.attempt }, (_, i) =>
       el("option", { value: i + 1, textContent: `attempt ${i + 1}` })));
     picker.value = view.logAttempt || n.attempt;
   }
+}
+
+// A finished phase has its measured seconds; the running one counts up. One that ended without its
+// step: the node's last phase lasted until the node failed or stopped; an earlier attempt's last
+// phase has no end the board kept (the retry began later), so it says only that it did not finish.
+function duration(n, entry, next) {
+  if (entry.seconds != null) return seconds(entry.seconds);
+  if (!next && n.state === entry.phase && n.attempt === entry.attempt) return `running ${seconds(now() - entry.start)}`;
+  if (!next && FINAL.has(n.state) && n.finished) return `${seconds(n.finished - entry.start)} (${n.state})`;
+  return "did not finish";
 }
 
 async function loadLog() {
