@@ -14,6 +14,7 @@ from controller.journal import Journal
 from controller.remote import Controller
 from controller.run import DeployOptions, run_deploy
 from controller.runs import find_run
+from controller.serve import serve
 from inventory.completion import complete_node_list, complete_nodes
 
 
@@ -134,3 +135,4 @@ def register(app: typer.Typer) -> None:
     app.command("watch", epilog="Examples:\n\n  pvcctl watch inventory.yml\n\n"
                                 "  pvcctl watch 'http://10.100.0.5:8740/?token=...'")(watch)
     app.command("logs", epilog="Example:\n\n  pvcctl logs hv3 -i inventory.yml -f")(logs)
+    app.command("serve", epilog="Example:\n\n  pvcctl serve inventory.yml --listen 127.0.0.1:8080")(serve)

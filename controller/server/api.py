@@ -28,6 +28,7 @@ KEEPALIVE_SECONDS = 15.0
 async def handle_status(request: web.Request) -> web.Response:
     run = request.app[RUN]
     return web.json_response({"cluster": run.cluster, "run_dir": str(run.run_dir),
+                              "steerable": STEERING in request.app,  # False: a finished run, read-only
                               "nodes": request.app[BOARD].snapshot()})
 
 
@@ -72,6 +73,3 @@ async def handle_stop(request: web.Request) -> web.Response:
     status, body = steering.stop()
     return web.json_response(body, status=status)
 
-
-async def handle_dashboard(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(Path(__file__).parent / "static" / "index.html")

@@ -1,12 +1,14 @@
 """The controller's one HTTP server, in the deploy's own event loop.
 
     GET  /                         the dashboard (static page fed by the event stream)     token
+    GET  /static/{name}            the dashboard's script and style sheet                  token
     GET  /iso/<secret>/<name>.iso  the ISO (the inventory's BMC addresses only)            open
     POST /api/v1/checkin           live nodes check in (a hint, verified over SSH)         open
     GET  /api/v1/status            JSON snapshot of every node                             token
     GET  /api/v1/events            server-sent events                                      token
     POST /api/v1/nodes/{node}/retry  start a failed node over while the run goes on        token
     POST /api/v1/stop              stop the run (as Ctrl-C)                                token
+    GET  /api/v1/nodes/{node}/log  the tail of a node's attempt log (?attempt=N&tail=200)  token
 
 "token": the run's access token (controller/server/auth.py) as a cookie or a Bearer header; 401
 without it.
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from controller.node.events import Board, EventBus
-from controller.server import api, checkin, iso
+from controller.server import api, checkin, dashboard, iso
 from controller.server.auth import TOKEN, RunToken, require_token
 from controller.server.steering import STEERING, Steering
 from core.errors import UserError
@@ -42,7 +44,7 @@ def build_app(board: Board, bus: EventBus, desk: checkin.CheckinDesk, run: api.R
         app[iso.SHARE] = share
     if steering is not None:
         app[STEERING] = steering
-    app.router.add_get("/", api.handle_dashboard)
+    dashboard.add_routes(app)
     app.router.add_get("/iso/{token}/{name}", iso.handle_iso)  # GET also answers HEAD
     app.router.add_post("/api/v1/checkin", checkin.handle_checkin)
     app.router.add_get("/api/v1/status", api.handle_status)

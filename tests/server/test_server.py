@@ -199,7 +199,9 @@ async def test_status_snapshot_and_event_stream(controller: Controller) -> None:
         assert snapshot["cluster"] == "c1"
         assert {n["node"]: n["state"] for n in snapshot["nodes"]} == {"hv1": "pending", "hv2": "install"}
         async with http.get(controller.url + "/") as page:
-            assert page.status == 200 and "EventSource" in await page.text()
+            assert page.status == 200 and '<script src="static/app.js">' in await page.text()
+        async with http.get(controller.url + "/static/app.js") as script:
+            assert script.status == 200 and "EventSource" in await script.text()
 
 
 async def _sse_event(stream: aiohttp.ClientResponse) -> tuple[str, dict]:

@@ -19,7 +19,7 @@ from controller.server.auth import COOKIE, TOKEN_FILE, RunToken
 from controller.server.checkin import CheckinDesk
 from controller.server.iso import IsoShare
 
-GUARDED = ("/", "/api/v1/status", "/api/v1/events")
+GUARDED = ("/", "/static/app.js", "/static/app.css", "/api/v1/status", "/api/v1/events", "/api/v1/nodes/hv1/log")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ async def test_every_guarded_route_needs_the_token(served: Served) -> None:
             assert await _status(http, url + route, cookies={COOKIE: "guess"}) == 401, route
             assert await _status(http, url + route + "?token=guess") == 401, route
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token.value}"}) as http:
-        for route in ("/", "/api/v1/status"):
+        for route in ("/", "/static/app.js", "/static/app.css", "/api/v1/status", "/api/v1/nodes/hv1/log"):
             assert await _status(http, url + route) == 200, route
         async with http.get(url + "/api/v1/events") as stream:
             assert stream.status == 200
