@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from typing import Any
 
 import asyncssh
 import pytest
+from aiohttp import web
 
 from lab.sim import SimLab
 
@@ -126,3 +128,15 @@ async def ssh_server(tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
     yield port, host_key.export_public_key().decode().strip(), client_path
     acceptor.close()
     await acceptor.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` on a loopback port of its own while the block runs; the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()

@@ -21,6 +21,7 @@ from tests.deploy.conftest import (
     journal_rows,
     node_states,
     run_dir,
+    serving,
     until,
 )
 
@@ -357,12 +358,7 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
 
     app = web.Application()
     app.router.add_get("/images/pvc-live.iso", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as port:
         text = lab.inventory.read_text().replace(f"iso: {iso}", f"iso: http://127.0.0.1:{port}/images/pvc-live.iso")
         by_url = lab.inventory.with_name("by-url.yml")
         by_url.write_text(text)
@@ -378,8 +374,6 @@ async def test_iso_named_by_url_on_another_web_server(make_lab: LabFactory, pvcc
         assert not_there.code == 2 and "answers HEAD with 404" in not_there.err
         assert lab.bmc("hv1").requests == 0
         result = await pvcctl.run("deploy", str(by_url))
-    finally:
-        await runner.cleanup()
     assert result.code == 0, result.out + result.err
     assert "GET" in fetched and "HEAD" in fetched  # the BMCs checked it, the machines booted it
     assert node_states(lab) == {"hv1": "done", "hv2": "done"}

@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from controller.webhooks import SIGNATURE, signature
-from tests.deploy.conftest import LabFactory, Pvcctl, node_states
+from tests.deploy.conftest import LabFactory, Pvcctl, node_states, serving
 
 
 async def test_webhooks_are_told_and_a_failing_one_harms_nothing(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
@@ -29,12 +29,7 @@ async def test_webhooks_are_told_and_a_failing_one_harms_nothing(make_lab: LabFa
     app = web.Application()
     app.router.add_post("/good", good)
     app.router.add_post("/broken", failing)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as port:
         lab = await make_lab(2, deploy={"retries": 0, "deadlines": {"preflight": 4}})
         lab.bmc("hv2").faults.error_rate = 1.0  # hv2 fails
         text = lab.inventory.read_text()
@@ -43,8 +38,6 @@ async def test_webhooks_are_told_and_a_failing_one_harms_nothing(make_lab: LabFa
         lab.inventory.write_text(re.sub(r"(  lab: true\n)", lambda m: m.group(1) + hooks, text, count=1))
         pvcctl.env["HOOK_TOKEN"] = "hook-secret"
         result = await pvcctl.run("deploy", str(lab.inventory))
-    finally:
-        await runner.cleanup()
     assert result.code == 1 and node_states(lab) == {"hv1": "done", "hv2": "failed"}, result.err
     events = sorted((body["event"], body["node"]) for body, _ in received)
     assert events == [("deploy_ended", ""), ("node_done", "hv1"), ("node_failed", "hv2")]
