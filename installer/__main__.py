@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--step-delay", type=float, default=0.0, metavar="SECONDS",
                      help="simulate mode: wait this long after each step")
     run.add_argument("--stop-after", choices=STEP_NAMES, help="tests: stop after this step, half done")
+    run.add_argument("--simulate-root", type=Path, metavar="DIR",
+                     help="simulate mode: a simulated disk's root directory, which keeps the install marker")
     inspect = sub.add_parser("inspect", help="the install's dry run and the machine's hardware, as JSON; "
                                              "writes nothing to any disk")
     inspect.add_argument("plan", type=Path, metavar="PLAN.json")
@@ -51,7 +53,8 @@ def options_from(args: argparse.Namespace, human: bool) -> Options:
     mode = Mode.SIMULATE if args.simulate else Mode.DRY_RUN if args.dry_run else Mode.REAL
     return Options(mode=mode, target=args.target, log_path=args.log, report_path=args.report,
                    simulate_file=args.simulate, step_delay=getattr(args, "step_delay", 0.0),
-                   stop_after=getattr(args, "stop_after", None), human=human)
+                   stop_after=getattr(args, "stop_after", None), human=human,
+                   sim_root=getattr(args, "simulate_root", None) if args.simulate else None)
 
 
 def load_plan(path: Path) -> Plan:

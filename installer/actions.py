@@ -84,11 +84,7 @@ class Actions:
             self.announce(f"write: {path} ({len(text.encode())} bytes, mode {mode:o})")
             self.reporter.log(f"content of {path}:\n{text}")
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.pvc-tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)  # a rerun never sees a half-written file
+        replace_file(path, text, mode)
         self.reporter.log(f"wrote {path}")
 
     def uuid_of(self, device: str) -> str:
@@ -107,6 +103,15 @@ class Actions:
         """Simulated runs can be slowed down (tests of crash and reattach)."""
         if self.step_delay > 0:
             time.sleep(self.step_delay)
+
+
+def replace_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write `path` whole or not at all: a rerun (or a reboot) never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.pvc-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 def _has(program: str) -> bool:

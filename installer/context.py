@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from installer.actions import Actions
+from installer import proof
+from installer.actions import Actions, Mode, replace_file
 from installer.disks import Disk
 from installer.events import Reporter
 from installer.layout import PARTITIONS, partition_path
@@ -24,6 +26,8 @@ class Install:
     interfaces: dict[str, str]  # name → MAC of the live system's network interfaces
     firmware_efi: bool  # the live system booted by UEFI
     notes: dict[str, object] = field(default_factory=dict)  # facts steps hand to the report
+    # simulate mode: where the simulated disk keeps the installed system's files (the install marker)
+    sim_root: Path | None = None
 
     def part(self, name: str) -> str:
         number = next(p.number for p in PARTITIONS if p.name == name)
@@ -38,6 +42,14 @@ class Install:
 
     def in_target(self, path: str) -> Path:
         return self.target / path.lstrip("/")
+
+    def write_marker(self, marker: dict[str, Any]) -> None:
+        """The install marker (installer/proof.py), world-readable so the deploy user can read it.
+        A simulated install keeps it too, on its simulated disk: the lab's installed system shows it."""
+        text = proof.marker_text(marker)
+        self.actions.write(self.in_target(proof.MARKER_PATH), text, 0o644)
+        if self.actions.mode is Mode.SIMULATE and self.sim_root is not None:
+            replace_file(self.sim_root / proof.MARKER_PATH.lstrip("/"), text, 0o644)
 
     def network_interface(self) -> str:
         """The interface the plan names, or the one with the plan's MAC on this machine."""

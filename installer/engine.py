@@ -53,6 +53,7 @@ class Options:
     simulate_file: Path | None = None
     step_delay: float = 0.0
     stop_after: str | None = None  # tests: leave a half-done install behind on purpose
+    sim_root: Path | None = None  # simulate mode: the simulated disk, which keeps the install marker
     human: bool = False
 
 
@@ -90,7 +91,7 @@ def run_plan(plan: Plan, options: Options, reporter: Reporter) -> int:
     reporter.end()
     reporter.emit(f"chose {disk.describe()}; it will be WIPED")
     actions = Actions(options.mode, reporter, options.step_delay)
-    ctx = Install(plan, disk, actions, reporter, options.target, interfaces, efi)
+    ctx = Install(plan, disk, actions, reporter, options.target, interfaces, efi, sim_root=options.sim_root)
     with _install_lock(options.mode):
         for phase, step, function, percent in STEPS:
             reporter.begin(phase, step, percent, f"{step}: starting")

@@ -212,6 +212,7 @@ class Plan:
     timezone: str = "Etc/UTC"
     image: str | None = None
     boot_mode: str = "auto"
+    run: str = ""  # the controller's run (and attempt) that asked for this install: kept in the install marker
     version: int = PLAN_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -276,7 +277,7 @@ class Plan:
                 data[name] = tuple(_typed(f"{name}[]", item, str) for item in _typed(name, data[name], list))
         for name, kind in (("hostname", str), ("filesystem", str), ("method", str), ("release", str),
                            ("mirror", str), ("deploy_user", str), ("timezone", str), ("boot_mode", str),
-                           ("version", int), ("extra", dict)):
+                           ("run", str), ("version", int), ("extra", dict)):
             if name in data:
                 _typed(name, data[name], kind)
         for name in ("root_password_hash", "deploy_password_hash", "image"):

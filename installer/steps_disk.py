@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from installer import proof
 from installer.actions import StepFailed
 from installer.configure import lv_device
 from installer.context import Install
@@ -138,3 +139,12 @@ def mount_target(ctx: Install) -> None:
         run(["mkdir", "-p", path])
         run(["chattr", "+i", path], check=False)  # vfat and some others cannot: harmless
         run(["mount", device, path])
+    mark_started(ctx)
+
+
+def mark_started(ctx: Install) -> None:
+    """The first thing on the new root filesystem: a marker saying an install began here. Only the
+    finish step replaces it, so a system that boots with it still "started" is known half-written."""
+    marker = proof.started_marker(ctx.plan.run, ctx.plan.hostname, ctx.disk.facts())
+    ctx.notes["marker"] = marker
+    ctx.write_marker(marker)

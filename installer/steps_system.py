@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from installer import configure as conf
+from installer import proof
 from installer.actions import StepFailed
 from installer.context import Install
 from installer.layout import VG_NAME, volumes
@@ -216,12 +217,25 @@ def build_initramfs(ctx: Install) -> None:
 
 
 def finish(ctx: Install) -> None:
-    """Keep the log in the installed system, read its host keys, unmount everything."""
+    """Keep the log in the installed system, read its host keys, mark the install complete (the last
+    write), unmount everything."""
     if ctx.actions.real:
         ctx.notes["host_keys"] = [p.read_text().strip() for p in sorted(ctx.in_target("/etc/ssh").glob("*.pub"))]
         log_copy = ctx.in_target("/var/log/pvc-install.log")
         shutil.copyfile(ctx.reporter.log_path, log_copy)
         os.chmod(log_copy, 0o600)
+    mark_complete(ctx)
     ctx.actions.run(["sync"])
     ctx.actions.run(["umount", "--recursive", str(ctx.target)])
     ctx.actions.run(["vgchange", "--activate", "n", VG_NAME])
+
+
+def mark_complete(ctx: Install) -> None:
+    """Replace the "started" marker with the install's summary: only a finished install says complete."""
+    started = ctx.notes.get("marker")
+    if not isinstance(started, dict):
+        raise StepFailed("the install marker was never written (the mount step did not run)")
+    summary = {"hostname": ctx.plan.hostname, "disk": ctx.disk.facts(), "filesystem": ctx.plan.filesystem,
+               "method": ctx.plan.method, "boot_modes": ctx.notes.get("boot_modes", list(ctx.boot_targets())),
+               "volumes": [v.name for v in volumes(ctx.disk.size)], "steps": list(ctx.reporter.step_seconds)}
+    ctx.write_marker(proof.complete_marker(started, summary))

@@ -35,6 +35,7 @@ class SlotState:
     transfer_protocol: str | None = None
     credentials: tuple[str, str] | None = None  # UserName and Password the insert carried, for tests to read
     lingers_until: float = 0.0
+    last_image: str | None = None  # what the last eject took out (Faults.media_back_after_restart)
 
 
 @dataclass
@@ -165,6 +166,8 @@ class LabBmc:
         elif reset_type in ("ForceRestart", "GracefulRestart", "PowerCycle"):
             await self.machine.restart()
             self._last_on = time.monotonic()
+            if self.faults.media_back_after_restart:
+                self._media_back()
         else:
             raise Refusal(400, "Base.1.8.ActionParameterNotSupported", f"ResetType {reset_type} not supported")
         self.actions.append(f"reset {reset_type}")
@@ -321,6 +324,7 @@ class LabBmc:
         if p.not_connected_after_eject:
             state.connected_via = "NotConnected"  # NOTE(supermicro): Image and Inserted stay as they were
         else:
+            state.last_image = state.image
             state.image, state.inserted, state.connected_via = None, False, "NotConnected"
             state.credentials = None
         state.lingers_until = time.monotonic() + p.eject_lingers * self.time_scale
@@ -328,6 +332,13 @@ class LabBmc:
             self.machine.eject_cd()
         self.actions.append(f"eject {slot_id}")
         self._bump(slot_id)
+
+    def _media_back(self) -> None:
+        """The last ejected image shows as inserted again (after the machine chose what to boot)."""
+        for slot_id, state in self._slots.items():
+            if state.last_image and not state.inserted:
+                state.image, state.inserted, state.connected_via = state.last_image, True, "URI"
+                self._bump(slot_id)
 
     def _first_cd(self) -> str:
         return next((s.id for s in self.personality.slots if "CD" in s.media_types and s.takes_images), "")

@@ -39,6 +39,7 @@ class Faults:
     reject_if_match: bool = False  # every If-Match other than * gets 412 (stale or foreign ETags)
     sessions_disabled: bool = False  # no SessionService: Basic authentication only
     config_jobs_fail: bool = False  # Dell: every configuration job ends Failed (Lifecycle Controller trouble)
+    media_back_after_restart: bool = False  # a restart mounts the last ejected image again (firmware that restores it)
 
 
 async def never() -> None:

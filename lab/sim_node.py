@@ -32,6 +32,9 @@ import aiohttp
 import asyncssh
 
 from core.keys import fingerprint
+from installer.actions import replace_file
+from installer.layout import PARTITIONS, VG_NAME, partition_path
+from installer.proof import COMPLETE, MARKER_PATH, SIM_ROOT_ENV, STARTED, marker_text
 from iso.seed import Seed
 from lab.machine import BootEvent, BootSource, Machine
 
@@ -55,7 +58,8 @@ if [ -n "$key" ] && [ -n "$PVC_SIM_DISK" ]; then mkdir -p "$PVC_SIM_DISK" && cp 
 _PYTHON_WRAPPER = """#!/bin/sh
 case "$1 $2" in
   *installer.pyz" run")
-    case " $* " in *" --simulate "*) ;; *) exec {python} "$@" --simulate {disks} --step-delay {delay} ;; esac ;;
+    case " $* " in *" --simulate "*) ;; *) exec {python} "$@" --simulate {disks} --step-delay {delay} \
+      --simulate-root {root} ;; esac ;;
   *installer.pyz" inspect")
     case " $* " in *" --simulate "*) ;; *) exec {python} "$@" --simulate {disks} ;; esac ;;
 esac
@@ -171,7 +175,13 @@ class SimulatedNode:
         self._server: asyncssh.SSHAcceptor | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.bin = home / "bin"
-        self.disk = home / "disk"
+        self.disk = home / "disk"  # what the machine's disks keep across boots: host keys, the install marker
+        self.installed_root: Path | None = None  # set while it runs the installed system (its root directory)
+        # faults for tests: the install's last writes never reached the disk (a power cut before they were
+        # synced), so the installed system boots with its marker still "started"; or the firmware boots
+        # another of its disks (an index into hardware.disks) than the one the install chose
+        self.loses_last_writes = False
+        self.boots_disk: int | None = None
 
     # -- the machine's hooks -------------------------------------------------------------------------
 
@@ -212,6 +222,7 @@ class SimulatedNode:
     # -- live system ---------------------------------------------------------------------------------
 
     async def _boot_live(self, image_url: str) -> None:
+        self.installed_root = None
         self.home.mkdir(parents=True, exist_ok=True)
         iso = self.home / "live.iso"
         connector = aiohttp.TCPConnector(local_addr=(self.bmc_address, 0)) if self.bmc_address else None
@@ -250,8 +261,10 @@ class SimulatedNode:
         if python is None:
             raise RuntimeError(f"no python3 in {SYSTEM_PATH} for the simulated node to run the installer with")
         python3 = _PYTHON_WRAPPER.format(python=shlex.quote(python), disks=shlex.quote(str(self.home / SIMULATE_FILE)),
-                                         delay=shlex.quote(str(self.step_delay)))
+                                         delay=shlex.quote(str(self.step_delay)), root=shlex.quote(str(self.disk)))
         self.bin.mkdir(parents=True, exist_ok=True)
+        for name in ("findmnt", "lsblk"):  # the installed system's (_installed_disk_tools), not the live one's
+            (self.bin / name).unlink(missing_ok=True)
         for name, text in (("python3", python3), ("ssh-keygen", _KEYGEN_WRAPPER)):
             (self.bin / name).write_text(text)
             (self.bin / name).chmod(0o755)
@@ -287,8 +300,33 @@ class SimulatedNode:
         hostname = self.bin / "hostname"
         hostname.write_text(f"#!/bin/sh\necho {self.hostname}\n")
         hostname.chmod(0o755)
+        self._installed_disk_tools()
         keys = asyncssh.import_authorized_keys("\n".join(plan["ssh_keys"]) + "\n")
         await self._serve(plan["deploy_user"], keys, host_key)
+
+    def _installed_disk_tools(self) -> None:
+        """The installed system's root is on the disk the install chose (by the marker's serial), or on
+        `boots_disk`: its findmnt and lsblk say so, as installer/proof.py asks them."""
+        marker_path = self.disk / MARKER_PATH.lstrip("/")
+        marker = json.loads(marker_path.read_text()) if marker_path.is_file() else {}
+        if self.loses_last_writes and marker.get("state") == COMPLETE:
+            marker = {k: v for k, v in marker.items() if k not in ("summary", "completed_at")} | {"state": STARTED}
+            replace_file(marker_path, marker_text(marker))
+        devices = simulated_disks(self.machine.serial, self.machine.macs, self.hardware)["lsblk"]["blockdevices"]
+        wanted = str((marker.get("disk") or {}).get("serial") or "")
+        disk = devices[self.boots_disk] if self.boots_disk is not None else \
+            next((d for d in devices if d["serial"] == wanted), devices[0])
+        lvm = next(p.number for p in PARTITIONS if p.name == "pvc-lvm")
+        root = f"/dev/mapper/{VG_NAME}-root"
+        tree = {"blockdevices": [{"path": root, "type": "lvm", "serial": None, "wwn": None, "children": [
+            {"path": partition_path(disk["path"], lvm), "type": "part", "serial": None, "wwn": None, "children": [
+                {"path": disk["path"], "type": "disk", "serial": disk["serial"], "wwn": None}]}]}]}
+        self.installed_root = self.disk
+        tools = {"findmnt": f"#!/bin/sh\necho {root}\n",
+                 "lsblk": f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(tree)}\nEOF\n"}
+        for name, text in tools.items():
+            (self.bin / name).write_text(text)
+            (self.bin / name).chmod(0o755)
 
     # -- SSH -----------------------------------------------------------------------------------------
 
@@ -318,6 +356,8 @@ class SimulatedNode:
         env = {"PATH": f"{self.bin}:{SYSTEM_PATH}", "HOME": str(self.home),
                "PVC_SIM_DISK": str(self.disk), "PVC_SIM_MACHINE": str(self.home), "LANG": "C.UTF-8",
                "USER": process.get_extra_info("username") or "root"}
+        if self.installed_root is not None:
+            env[SIM_ROOT_ENV] = str(self.installed_root)  # installer/proof.py reads the marker there
         pipe = asyncio.subprocess.PIPE
         proc = await asyncio.create_subprocess_shell(
             process.command or "true", cwd=self.home, env=env, stdin=pipe, stdout=pipe, stderr=pipe)

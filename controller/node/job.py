@@ -4,7 +4,8 @@ A job never raises (but on cancel): every failure becomes a `failed` event with 
 log path, so one node cannot take the others down. A failure that starting over can cure (the node
 never came up, the install failed, the link broke) starts the node over from preflight, up to
 `retries` more times, each attempt with its own log. A BMC that failed for good (its own step
-retries are spent), a bad plan, or a host key that is not the pinned one is not retried.
+retries are spent), a bad plan, a host key that is not the pinned one, or an installed system that
+does not prove the install (controller/node/proof.py: it needs a person's look) is not retried.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from controller.bmc.errors import BmcError
 from controller.live import HostKeyMismatch, LoginRefused
 from controller.node.events import Event, EventKind
 from controller.node.inspect_step import inspect
+from controller.node.proof import NotProven
 from controller.node.results import InspectResult, StepResult, encode
 from controller.node.states import PHASES, NodeState, Phase, advance
 from controller.node.steps import STEPS, NodeContext, NotInstalled, Services
 from core.errors import OperationError, UserError
 from inventory.model import Node
 
-NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled)
+NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled, NotProven)
 BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
 ALL_STEPS = {**STEPS, Phase.INSPECT: inspect}
 

@@ -83,11 +83,20 @@ class FinalizeResult:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The installed system answered as the deploy user, with the host keys the installer reported."""
+    """The installed system answered as the deploy user, with the host keys the installer reported,
+    and proved the install (controller/node/proof.py): its install marker says complete for this run,
+    its root filesystem is on the disk the install chose, and the BMC shows no virtual media inserted.
+    (A journal row from before the proof decodes with the proof fields empty.)"""
 
     address: str
     host_keys: tuple[str, ...]
     hostname: str
+    marker_run: str = ""  # the run the complete marker names (this attempt's)
+    root_source: str = ""  # the device mounted at / (the root LV)
+    root_disk: str = ""  # the whole disk under it, as the installed system names it
+    root_serial: str = ""  # that disk's serial (or WWN) as the installed system reads it
+    matched_by: str = ""  # serial | wwn | path: how it was matched to the chosen disk
+    media_ejected: bool = False  # the BMC showed no virtual media inserted
 
 
 StepResult = (PreflightResult | MediaResult | BootResult | LiveResult | InspectResult | InstallResult | CollectResult

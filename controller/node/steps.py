@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from controller.live import (
     RemoteInstall,
     SshTarget,
 )
+from controller.node import proof
 from controller.node.events import Event, EventBus, EventKind
 from controller.node.results import (
     BootResult,
@@ -276,7 +278,9 @@ async def _install_once(ctx: NodeContext, target: SshTarget) -> InstallOutcome:
         else:
             ctx.say(f"starting the installer: it WIPES the disk matching {services.plans[ctx.name].disk}",
                     Phase.INSTALL)
-            await remote.start(services.installer, services.plans[ctx.name].to_dict())
+            # the plan names this attempt's run: the install marker on the target keeps it, verify checks it
+            plan = dataclasses.replace(services.plans[ctx.name], run=ctx.remote_run)
+            await remote.start(services.installer, plan.to_dict())
         outcome = await remote.follow(lambda line: _progress(ctx, line), services.poll)
         if outcome.exit_code != 0:
             await remote.fetch(_attempt_dir(ctx))  # the log of a failed attempt is kept
@@ -316,7 +320,8 @@ async def finalize(ctx: NodeContext) -> FinalizeResult:
 
 
 async def verify(ctx: NodeContext) -> VerifyResult:
-    """SSH in as the deploy user, trusting only the host keys the installer reported."""
+    """SSH in as the deploy user, trusting only the host keys the installer reported, and prove the
+    install (controller/node/proof.py): complete marker of this run, root on the chosen disk, media out."""
     where = ctx.result(Phase.LIVE, LiveResult)
     collected = ctx.result(Phase.COLLECT, CollectResult)
     host_keys = collected.host_keys
@@ -327,7 +332,19 @@ async def verify(ctx: NodeContext) -> VerifyResult:
     hostname = (await _until_ssh_answers(ctx, target, "verify", "hostname")).strip()
     ctx.say(f"installed system answers at {address} as {hostname} ({time.monotonic() - started:.1f}s)",
             Phase.VERIFY)
-    verified = VerifyResult(address, host_keys, hostname)
+    async with await LiveSession.open(target, "verify") as session:
+        answer = await session.conn.run(proof.PROBE_COMMAND, input=proof.PROBE_SOURCE, check=False, timeout=60)
+    found = proof.parse_probe(str(answer.stdout or "") + str(answer.stderr or ""), ctx.name)
+    proved = proof.judge(found, collected.report.get("disk") or {}, ctx.remote_run, ctx.name)
+    ctx.say(f"install marker complete (run {proved.marker_run}); root {proved.root_source} is on "
+            f"{proved.root_disk} ({proved.matched_by} {proved.root_serial or proved.root_disk}), the chosen disk",
+            Phase.VERIFY)
+    async with ctx.bmc() as bmc:
+        media = await bmc.media_status()
+    proof.check_media(media, ctx.name)
+    ctx.say(f"the BMC shows no virtual media inserted ({media.slot})", Phase.VERIFY)
+    verified = VerifyResult(address, host_keys, hostname, proved.marker_run, proved.root_source, proved.root_disk,
+                            proved.root_serial, proved.matched_by, media_ejected=True)
     ctx.services.on_installed(ctx.name, verified, collected)
     return verified
 
