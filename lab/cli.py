@@ -89,6 +89,10 @@ def up(
     step_delay: float = typer.Option(0.05, "--step-delay", help="seconds each simulated install step takes"),
     iso_cache: Path | None = typer.Option(None, "--iso-cache", help="with --qemu: a pvcctl iso build cache for "
                                           "deploy to reuse (default: /var/cache/pvcctl/iso when it exists)"),
+    firmware: str = typer.Option("uefi", "--firmware", help="with --qemu: uefi (OVMF, as real servers) or bios "
+                                 "(SeaBIOS)"),
+    cpus: int = typer.Option(0, "--cpus", min=0, max=64, help="with --qemu: vCPUs per machine (default: this "
+                             "machine's cores shared out, at least 1)"),
 ) -> None:
     """Start a simulated (--sim) or virtual (--qemu) cluster behind emulated BMCs until Ctrl-C; print its
     inventory."""
@@ -101,10 +105,13 @@ def up(
         lab: Any
         if qemu:
             from iso.cli import DEFAULT_CACHE
-            from lab.qemu import QemuLab
+            from lab.qemu import LabFirmware, QemuLab
 
+            if firmware not in set(LabFirmware):
+                raise LabUsageError(f"--firmware {firmware}: give uefi or bios")
             cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
-            lab, what = QemuLab(qemu, directory, iso_cache=cache), f"virtual lab of {qemu} QEMU machines"
+            lab = QemuLab(qemu, directory, iso_cache=cache, firmware=LabFirmware(firmware), cpus=cpus or None)
+            what = f"virtual lab of {qemu} QEMU machines ({lab.firmware.value.upper()}, {lab.cpus} vCPU each)"
         else:
             lab, what = SimLab(sim, directory, step_delay=step_delay), f"simulated lab of {sim} machines"
         stop = asyncio.Event()
