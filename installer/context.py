@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer.actions import Actions
+from installer.actions import Actions, Background
 from installer.disks import Disk
 from installer.events import Reporter
 from installer.layout import PARTITIONS, partition_path
@@ -24,6 +24,7 @@ class Install:
     interfaces: dict[str, str]  # name → MAC of the live system's network interfaces
     firmware_efi: bool  # the live system booted by UEFI
     notes: dict[str, object] = field(default_factory=dict)  # facts steps hand to the report
+    background: dict[str, Background] = field(default_factory=dict)  # commands a later step waits for
 
     def part(self, name: str) -> str:
         number = next(p.number for p in PARTITIONS if p.name == name)
