@@ -100,6 +100,8 @@ def up(
         raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
     if sim and not 1 <= sim <= 250:
         raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
+    if firmware not in ("uefi", "bios"):
+        raise LabUsageError(f"--firmware {firmware}: give uefi (OVMF) or bios (SeaBIOS)")
 
     async def run() -> None:
         lab: Any
@@ -107,8 +109,6 @@ def up(
             from iso.cli import DEFAULT_CACHE
             from lab.qemu import LabFirmware, QemuLab
 
-            if firmware not in set(LabFirmware):
-                raise LabUsageError(f"--firmware {firmware}: give uefi or bios")
             cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
             lab = QemuLab(qemu, directory, iso_cache=cache, firmware=LabFirmware(firmware), cpus=cpus or None)
             what = f"virtual lab of {qemu} QEMU machines ({lab.firmware.value.upper()}, {lab.cpus} vCPU each)"
