@@ -11,7 +11,10 @@ same ISO, same QEMU settings for both.
 Printed side by side: each deploy phase's seconds (from the run's journal: the one machine's, and
 the slowest and mean of the three), the deploy's whole wall time, the ratio three to one; how long
 each machine's BMC took to get the ISO (lab/qemu.py's cd-fetch.log); the installer's slowest steps
-(from each node's report.json). Raw figures: /tmp/pvcctl-bench-lab.json.
+(from each node's report.json); and where the host's CPU went during each deploy (sampled from /proc
+twice a second): the QEMU processes' CPU seconds, everything else's (this deploy and lab, and any
+other work on the machine), and idle. Under TCG a machine is CPU-bound, so its time follows the CPU
+it gets. Raw figures: /tmp/pvcctl-bench-lab.json.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,11 +37,64 @@ CACHE = Path("/var/cache/pvcctl/iso")
 NODES = ("hv1", "hv2", "hv3")
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _host_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole host since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / TICK, idle / TICK
+
+
+class CpuSampler:
+    """The CPU seconds of the QEMU processes running `lab_dir`'s disks, and of the host, meanwhile."""
+
+    def __init__(self, lab_dir: Path):
+        self.marker = str(lab_dir).encode()
+        self.seen: dict[int, float] = {}
+        self.before: dict[int, float] = {}  # a machine left running by the last deploy: only its CPU from now
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                if not cmdline.startswith(b"qemu-system") or self.marker not in cmdline:
+                    continue
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[int(proc.name)] = (int(stat[11]) + int(stat[12])) / TICK
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> CpuSampler:
+        self.host_start = _host_cpu()
+        self._sample()
+        self.before = dict(self.seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        busy, idle = _host_cpu()
+        self.host_busy, self.host_idle = busy - self.host_start[0], idle - self.host_start[1]
+        self.qemu = sum(seconds - self.before.get(pid, 0.0) for pid, seconds in self.seen.items())
+
+
 def deploy(netns: str, inventory: Path, *extra: str) -> dict:
     """One `pvcctl deploy` in the lab's namespace: its wall time and each node's phase seconds."""
     started = time.monotonic()
-    out = subprocess.run(["ip", "netns", "exec", netns, PVCCTL, "deploy", str(inventory), *extra],
-                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    with CpuSampler(inventory.parent) as cpu:
+        out = subprocess.run(["ip", "netns", "exec", netns, PVCCTL, "deploy", str(inventory), *extra],
+                             capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     wall = time.monotonic() - started
     if out.returncode != 0:
         raise SystemExit(f"deploy {' '.join(extra)} failed ({out.returncode}):\n"
@@ -51,7 +108,8 @@ def deploy(netns: str, inventory: Path, *extra: str) -> dict:
     steps = {}
     for report in run.glob("logs/*/report.json"):
         steps[report.parent.name.split(".")[0]] = json.loads(report.read_text()).get("step_seconds", {})
-    return {"wall": wall, "phases": phases, "install_steps": steps}
+    return {"wall": wall, "phases": phases, "install_steps": steps,
+            "cpu": {"qemu": cpu.qemu, "other": cpu.host_busy - cpu.qemu, "idle": cpu.host_idle}}
 
 
 def fetch_times(lab: Path) -> dict[str, list[str]]:
@@ -109,6 +167,10 @@ def main() -> None:
     print("\n".join(table(one, three)))
     print(f"three machines at once take {three['wall'] / one['wall']:.2f}x the time of one "
           f"({three['wall']:.0f} s against {one['wall']:.0f} s)")
+    for name, run in (("1 machine", one), ("3 at once", three)):
+        cpu = run["cpu"]
+        print(f"CPU during {name}: QEMU {cpu['qemu']:.0f} s ({cpu['qemu'] / run['wall']:.2f} cores), everything "
+              f"else {cpu['other']:.0f} s ({cpu['other'] / run['wall']:.2f} cores), idle {cpu['idle']:.0f} s")
     for name, lines in fetches.items():
         print(f"ISO to {name}'s BMC: {'; '.join(line.split(' ', 1)[1] for line in lines)}")
     print(f"install steps, 1 machine: {slowest(one['install_steps'].get('hv1', {}))}")
