@@ -13,7 +13,7 @@ import os
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -39,10 +39,37 @@ class StepFailed(Exception):
 
 
 @dataclass
+class Background:
+    """A command `Actions.start` left running while the next steps go on (under TCG a machine's
+    second vCPU is idle through most of the install); `wait` collects it like `Actions.run`."""
+
+    line: str
+    reporter: Reporter
+    proc: subprocess.Popen[str] | None  # None: not really started (dry run, simulation)
+
+    def wait(self) -> str:
+        if self.proc is None:
+            return ""
+        out, err = self.proc.communicate()
+        self.reporter.log(f"$ {self.line} (started in the background) ended with status {self.proc.returncode}")
+        if (out + err).strip():
+            self.reporter.log((out + err).rstrip())
+        if self.proc.returncode != 0:
+            raise StepFailed(f"`{self.line}` exited with status {self.proc.returncode}", out + err)
+        return out
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@dataclass
 class Actions:
     mode: Mode
     reporter: Reporter
     step_delay: float = 0.0
+    _background: list[Background] = field(default_factory=list)
 
     @property
     def real(self) -> bool:
@@ -78,6 +105,28 @@ class Actions:
 
     def chroot(self, target: Path, argv: list[str], *, stdin: str | None = None) -> str:
         return self.run(["chroot", str(target), *argv], stdin=stdin, env=CHROOT_ENV)
+
+    def start_chroot(self, target: Path, argv: list[str]) -> Background:
+        """Start a destructive command in the target and go on; its `wait()` says how it went."""
+        argv = ["chroot", str(target), *argv]
+        line = shlex.join(argv)
+        if not self.real:
+            self.announce(f"run: {line} (in the background)")
+            return Background(line, self.reporter, None)
+        self.reporter.log(f"$ {line} (in the background)")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env={**os.environ, **CHROOT_ENV})
+        except OSError as err:
+            raise StepFailed(f"cannot run chroot: {err}") from None
+        job = Background(line, self.reporter, proc)
+        self._background.append(job)
+        return job
+
+    def kill_background(self) -> None:
+        """A failed install leaves nothing running in the target it may unmount next time."""
+        for job in self._background:
+            job.kill()
 
     def write(self, path: Path, text: str, mode: int = 0o644) -> None:
         if not self.real:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from installer import proof
-from installer.actions import Actions, Mode, replace_file
+from installer.actions import Actions, Background, Mode, replace_file
 from installer.disks import Disk
 from installer.events import Reporter
 from installer.layout import PARTITIONS, partition_path
@@ -28,6 +28,7 @@ class Install:
     notes: dict[str, object] = field(default_factory=dict)  # facts steps hand to the report
     # simulate mode: where the simulated disk keeps the installed system's files (the install marker)
     sim_root: Path | None = None
+    background: dict[str, Background] = field(default_factory=dict)  # commands a later step waits for
 
     def part(self, name: str) -> str:
         number = next(p.number for p in PARTITIONS if p.name == name)

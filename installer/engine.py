@@ -93,20 +93,23 @@ def run_plan(plan: Plan, options: Options, reporter: Reporter) -> int:
     actions = Actions(options.mode, reporter, options.step_delay)
     ctx = Install(plan, disk, actions, reporter, options.target, interfaces, efi, sim_root=options.sim_root)
     with _install_lock(options.mode):
-        for phase, step, function, percent in STEPS:
-            reporter.begin(phase, step, percent, f"{step}: starting")
-            try:
-                function(ctx)
-            except StepFailed as err:
-                return _failed(reporter, phase, step, str(err), err.output)
-            except OSError as err:
-                return _failed(reporter, phase, step, f"{type(err).__name__}: {err}", "")
-            reporter.end()
-            actions.pause()
-            if step == options.stop_after:
-                reporter.emit(f"stopped after {step} as asked (--stop-after)")
-                reporter.final({"event": "stopped", "exit_code": EXIT_STEP_FAILED, "step": step})
-                return EXIT_STEP_FAILED
+        try:
+            for phase, step, function, percent in STEPS:
+                reporter.begin(phase, step, percent, f"{step}: starting")
+                try:
+                    function(ctx)
+                except StepFailed as err:
+                    return _failed(reporter, phase, step, str(err), err.output)
+                except OSError as err:
+                    return _failed(reporter, phase, step, f"{type(err).__name__}: {err}", "")
+                reporter.end()
+                actions.pause()
+                if step == options.stop_after:
+                    reporter.emit(f"stopped after {step} as asked (--stop-after)")
+                    reporter.final({"event": "stopped", "exit_code": EXIT_STEP_FAILED, "step": step})
+                    return EXIT_STEP_FAILED
+        finally:
+            actions.kill_background()
     report = build_report(ctx, options)
     options.report_path.parent.mkdir(parents=True, exist_ok=True)
     options.report_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -107,20 +107,29 @@ def up(
     iso_cache: Path | None = typer.Option(None, "--iso-cache", metavar="DIR",
                                           help="With --qemu: an ISO build cache for deploy to reuse "
                                           "(default: /var/cache/pvcctl/iso when it exists)."),
+    firmware: str = typer.Option("uefi", "--firmware", metavar="uefi|bios",
+                                 help="With --qemu: uefi (OVMF, as real servers) or bios (SeaBIOS)."),
+    cpus: int = typer.Option(0, "--cpus", metavar="N", show_default=False,
+                             help="With --qemu: vCPUs per machine (default: the cores shared out)."),
 ) -> None:
     if (sim > 0) == (qemu > 0):
         raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
     if sim and not 1 <= sim <= 250:
         raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
+    if firmware not in ("uefi", "bios"):
+        raise LabUsageError(f"--firmware {firmware}: give uefi (OVMF) or bios (SeaBIOS)")
+    if not 0 <= cpus <= 64:
+        raise LabUsageError(f"--cpus {cpus}: give 1 to 64 vCPUs per machine, or 0 for the default")
 
     async def run() -> None:
         lab: Any
         if qemu:
             from iso.cli import DEFAULT_CACHE
-            from lab.qemu import QemuLab
+            from lab.qemu import LabFirmware, QemuLab
 
             cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
-            lab, what = QemuLab(qemu, directory, iso_cache=cache), f"virtual lab of {qemu} QEMU machines"
+            lab = QemuLab(qemu, directory, iso_cache=cache, firmware=LabFirmware(firmware), cpus=cpus or None)
+            what = f"virtual lab of {qemu} QEMU machines ({lab.firmware.value.upper()}, {lab.cpus} vCPU each)"
         else:
             lab, what = SimLab(sim, directory, step_delay=step_delay), f"simulated lab of {sim} machines"
         stop = asyncio.Event()

@@ -5,7 +5,8 @@ makes (a bridge, the controller's address on it, the VM's tap): deploy builds th
 from the session's cached stages with its own seed, the emulated BMC mounts it and powers the VM
 on, the real live system checks in with its pinned host key, the real installer writes the VM's
 disk, and deploy restarts the VM from that disk and logs in as the deploy user with the host key
-the installer reported. Minutes under TCG: about one live boot, one install, one disk boot.
+the installer reported. The machine is UEFI (OVMF), as the lab's are by default. Minutes under TCG:
+about one live boot, one install, one disk boot.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import fcntl
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -87,13 +89,16 @@ async def test_deploy_onto_a_qemu_machine(live_iso: object, tmp_path: Path, netn
     assert verified["address"] == "10.254.0.1"  # the inventory's address, on the installed system
     report = json.loads((run / "logs" / "hv1.1" / "report.json").read_text())
     assert report["disk"]["path"] == "/dev/vda"  # the VM's one disk, the one the inventory's hint names
+    assert report["boot_modes"] == ["uefi"]  # the lab's machines are UEFI (OVMF), so the install is too
     known_hosts = (run / "pvc-ansible" / "known_hosts").read_text()
     for key in verified["host_keys"]:  # what deploy logged in with is what Ansible will trust
         assert key.split()[1] in known_hosts
     log = (run / "logs" / "hv1.1.log").read_text()
-    assert "checked in: serial PVC000001" in log and "the pinned one" in log
-    # it really booted twice: the live ISO from the virtual CD, then the disk the installer wrote
+    assert "checked in: serial PVC000001" in log and "the pinned one" in log and "uefi boot" in log
+    # it really booted twice: the live ISO from the virtual CD, then the disk the installer wrote,
+    # by the boot entry the installer put into the machine's own NVRAM
     assert sorted(p.name for p in machine.glob("serial-*.log")) == ["serial-1.log", "serial-2.log"]
+    assert re.search(r'starting Boot[0-9A-F]{4} "debian"', (machine / "serial-2.log").read_text(errors="replace"))
     assert os.path.getsize(machine / "disk.raw") > 0 and _allocated(machine / "disk.raw") > 500 << 20
 
 

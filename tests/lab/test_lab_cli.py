@@ -93,3 +93,14 @@ async def test_lab_up_wants_sim_or_qemu(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2 and "give --sim N" in err.decode()
+
+
+async def test_lab_up_names_the_firmware_it_takes(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        PVCCTL, "lab", "up", "--qemu", "1", "--firmware", "efi", "--dir", str(tmp_path / "vlab"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    message = err.decode().strip()
+    assert process.returncode == 2 and len(message.splitlines()) == 1, message
+    assert "--firmware efi: give uefi (OVMF) or bios (SeaBIOS)" in message
+    assert not (tmp_path / "vlab").exists()
