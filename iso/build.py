@@ -16,7 +16,8 @@ from typing import Any
 from core.mirror import resolve_mirrors
 from iso.cache import atomic_output, cache_lock, file_sha256, prune_stages
 from iso.chroot import Source
-from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, boot_loader_stage, iso_stage
+from iso.efi import EfiChain, boot_loader_stage
+from iso.image import SEED_ON_ISO, TARGET_ON_ISO, IsoInputs, iso_stage
 from iso.keys import live_host_key
 from iso.liveroot import live_paths, live_root_stage
 from iso.overlay import overlay_stage
@@ -71,23 +72,24 @@ class BuildReport:
 
 
 def build_iso(cache_dir: Path, out: Path, *, seed: Seed | None = None, mirror: str | None = None,
-              release: str = "bookworm", proxy: str | None = None) -> BuildReport:
-    """Build (or find in the cache) everything and write the ISO at `out`."""
+              release: str = "bookworm", proxy: str | None = None, efi_chain: EfiChain = "signed") -> BuildReport:
+    """Build (or find in the cache) everything and write the ISO at `out`. `efi_chain="unsigned"` is
+    for tests only: an ISO that Secure Boot firmware must refuse."""
     source = Source(resolve_mirrors(mirror), release, proxy)
     require_root()
     require_tools()
     with cache_lock(cache_dir):
-        return _build_locked(cache_dir, out, seed, source)
+        return _build_locked(cache_dir, out, seed, source, efi_chain)
 
 
-def _build_locked(cache_dir: Path, out: Path, seed: Seed | None, source: Source) -> BuildReport:
+def _build_locked(cache_dir: Path, out: Path, seed: Seed | None, source: Source, efi_chain: EfiChain) -> BuildReport:
     log = _log_path(cache_dir, "build")
     target = target_image_stage(cache_dir, source)
     live = live_root_stage(cache_dir, source, target.path, log)
     paths = live_paths(cache_dir, source)
     host_key = live_host_key(cache_dir / "host-key")
     overlay = overlay_stage(cache_dir, host_key, log)
-    efiboot = boot_loader_stage(cache_dir, log)
+    efiboot = boot_loader_stage(cache_dir, target.path, log, efi_chain)
     inputs = IsoInputs(paths.vmlinuz, paths.initrd, paths.squashfs, overlay.path, target.path,
                        seed.to_json() if seed else None)
     iso = iso_stage(cache_dir, inputs, efiboot.path, out.resolve(), log)

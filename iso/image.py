@@ -6,7 +6,8 @@ Layout on the ISO:
     live/zz-pvc.squashfs                    pvcctl's overlay layer (stacked on top by live-boot)
     pvc/target.squashfs                     the installed system's root for the `image` method
     pvc/seed.json                           the seed (controller URL, key, nodes), replaceable alone
-    isolinux/, boot/grub/                   boot loaders; .pvc-installer marks the medium for GRUB
+    isolinux/, boot/grub/                   boot loaders (boot/grub/efiboot.img: iso/efi.py)
+    .disk/info, .pvc-installer              mark the medium for the signed and the test-only unsigned GRUB
 The kernel line has `toram`: live-boot copies the whole medium to RAM and mounts that copy at
 /run/live/medium, so the media can be ejected at any time and /pvc/ stays readable.
 `nonetworking` stops live-boot writing a DHCP-everything /etc/network/interfaces: the seed decides.
@@ -16,17 +17,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from iso.cache import atomic_output, content_key
 from iso.chroot import fresh_dir, run
+from iso.efi import DISK_INFO, MARKER
 from iso.target import StageResult
 
 VOLUME_ID = "PVC_INSTALLER"
-MARKER = ".pvc-installer"
 KERNEL_ARGS = "boot=live toram nonetworking console=tty0 console=ttyS0,115200n8"
 NO_RAM_ARGS = "boot=live nonetworking console=tty0 console=ttyS0,115200n8"
 TARGET_ON_ISO = "pvc/target.squashfs"
@@ -58,13 +58,6 @@ menuentry "PVC live installer (medium not copied to RAM)" {{
   initrd /live/initrd.img
 }}
 """
-GRUB_EMBED_CFG = f"""search --no-floppy --set=root --file /{MARKER}
-set prefix=($root)/boot/grub
-configfile ($root)/boot/grub/grub.cfg
-"""
-GRUB_MODULES = "part_gpt part_msdos iso9660 fat search search_fs_file linux normal configfile serial terminal"
-
-
 @dataclass(frozen=True)
 class IsoInputs:
     """The built pieces that go on the ISO."""
@@ -75,30 +68,6 @@ class IsoInputs:
     overlay: Path
     target: Path
     seed_json: str | None
-
-
-def _grub_version() -> str:
-    return subprocess.run(["dpkg-query", "-W", "-f=${Version}", "grub-efi-amd64-bin"], capture_output=True,
-                          text=True, check=False).stdout
-
-
-def boot_loader_stage(cache_dir: Path, log: Path) -> StageResult:
-    """efiboot.img: a FAT image holding a standalone GRUB as the removable-media EFI loader."""
-    start = time.monotonic()
-    out = cache_dir / "boot" / f"efiboot-{content_key('efi-v1', _grub_version(), GRUB_EMBED_CFG, GRUB_MODULES)}.img"
-    if out.is_file():
-        return StageResult("boot-loader", out, time.monotonic() - start, cached=True)
-    work = fresh_dir(cache_dir / "work" / "efi")
-    (work / "grub-embed.cfg").write_text(GRUB_EMBED_CFG)
-    run(["grub-mkstandalone", "-O", "x86_64-efi", f"--modules={GRUB_MODULES}", "--locales=", "--themes=",
-         "--fonts=", "-o", work / "bootx64.efi", f"boot/grub/grub.cfg={work / 'grub-embed.cfg'}"],
-        phase="boot-loader", log=log)
-    with atomic_output(out) as partial:
-        run(["mkfs.vfat", "-C", partial, "8192"], phase="boot-loader", log=log)
-        run(["mmd", "-i", partial, "::/EFI", "::/EFI/BOOT"], phase="boot-loader", log=log)
-        run(["mcopy", "-i", partial, work / "bootx64.efi", "::/EFI/BOOT/BOOTX64.EFI"], phase="boot-loader", log=log)
-    shutil.rmtree(work)
-    return StageResult("boot-loader", out, time.monotonic() - start, cached=False)
 
 
 def iso_key(inputs: IsoInputs, efiboot: Path) -> str:
@@ -143,6 +112,8 @@ def stage_tree(tree: Path, inputs: IsoInputs, efiboot: Path) -> None:
     (tree / "isolinux/isolinux.cfg").write_text(ISOLINUX_CFG)
     (tree / "boot/grub/grub.cfg").write_text(GRUB_CFG)
     (tree / MARKER).write_text("PVC live installer medium (pvcctl)\n")
+    (tree / DISK_INFO).parent.mkdir()
+    (tree / DISK_INFO).write_text("PVC live installer (pvcctl)\n")  # Debian's signed CD GRUB looks for it
     if inputs.seed_json is not None:
         (tree / SEED_ON_ISO).write_text(inputs.seed_json)
 

@@ -21,6 +21,9 @@ from iso.tools import TARGET_TOOLS, require_root, require_tools
 TARGET_PACKAGES = (
     "linux-image-amd64", "initramfs-tools", "zstd", "systemd-sysv", "udev", "kmod", "dbus",
     "grub-efi-amd64-bin", "grub-pc-bin", "grub2-common", "efibootmgr",
+    # Debian's signed boot chain (Secure Boot): the installer's grub-install --uefi-secure-boot puts
+    # shim and the signed GRUB on the disk; the ISO's EFI image takes them from here (iso/efi.py)
+    "shim-signed", "grub-efi-amd64-signed",
     "openssh-server", "sudo", "python3", "python-is-python3", "locales",
     "ifupdown", "isc-dhcp-client", "vlan", "ifenslave", "iproute2", "iputils-ping", "netbase",
     "lvm2", "xfsprogs", "e2fsprogs", "dosfstools", "ca-certificates", "curl", "gpg", "lsb-release",

@@ -10,6 +10,7 @@ import pytest
 
 from iso import overlay
 from iso.build import BuildReport, build_iso
+from iso.efi import efi_listing
 from iso.seed import Seed, SeedNode, write_iso_with_seed
 
 pytestmark = pytest.mark.slow
@@ -78,10 +79,19 @@ def test_boot_config_copies_to_ram_on_serial_and_vga(live_iso: BuildReport, tmp_
         first_entry = text.split("/live/vmlinuz", 1)[1].splitlines()[0] + text.split("/live/vmlinuz", 2)[1]
         assert "boot=live" in first_entry and "toram" in first_entry
         assert "console=tty0" in text and "console=ttyS0,115200n8" in text
+
+
+def test_efi_image_holds_debians_signed_chain(live_iso: BuildReport, tmp_path: Path) -> None:
+    """shim as the removable-media loader, the signed CD GRUB beside it, MokManager; no fallback
+    (fbx64 would write NVRAM entries from a medium). shim is byte for byte the target image's."""
     _xorriso("-osirrox", "on", "-indev", live_iso.iso, "-extract", "/boot/grub/efiboot.img", str(tmp_path / "efi.img"))
-    efi = subprocess.run(["mdir", "-b", "-i", str(tmp_path / "efi.img"), "::/EFI/BOOT"], capture_output=True,
-                         text=True, check=True).stdout
-    assert "BOOTX64.EFI" in efi.upper()
+    assert efi_listing(tmp_path / "efi.img") == ["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"]
+    loader = subprocess.run(["mtype", "-i", str(tmp_path / "efi.img"), "::/EFI/BOOT/BOOTX64.EFI"],
+                            capture_output=True, check=True).stdout
+    shim = subprocess.run(["unsquashfs", "-cat", live_iso.target_image, "usr/lib/shim/shimx64.efi.signed"],
+                          capture_output=True, check=True).stdout
+    assert loader == shim and len(shim) > 500_000
+    assert "/.disk/info" in _files(live_iso.iso)  # how the signed CD GRUB finds the medium
 
 
 def test_overlay_carries_installer_live_code_and_the_reported_host_key(live_iso: BuildReport) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,8 +19,8 @@ from typing import Any
 
 import asyncssh
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+from tests import ovmf
+
 SSH_DEADLINE = 240.0  # TCG boots take ~60 s; a rare early-boot hang is killed after this and retried once
 
 
@@ -42,25 +41,25 @@ class Vm:
     guest_address: str = ""  # the guest address SSH is forwarded to ("" = QEMU's DHCP default)
     serial: str = "PVC-TEST-0001"
     usb: bool = False  # the ISO as a USB stick (hybrid MBR/GPT) instead of a CD-ROM
+    secure_boot: bool = False  # OVMF enforcing Secure Boot with Microsoft's keys (tests/ovmf.py)
     ssh_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def serial_log(self) -> Path:
-        return self.workdir / f"serial-{'uefi' if self.uefi else 'bios'}-{'usb' if self.usb else 'cd'}.log"
+        firmware = "uefi-sb" if self.secure_boot else "uefi" if self.uefi else "bios"
+        return self.workdir / f"serial-{firmware}-{'usb' if self.usb else 'cd'}.log"
 
     def command(self) -> list[str]:
         forward = f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-{self.guest_address}:22"
-        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "3072", "-smp", "2",
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", ovmf.machine(self.secure_boot), "-m", "3072",
+               "-smp", "2",
                "-display", "none", "-monitor", "none", "-serial", f"file:{self.serial_log}",
                "-smbios", f"type=1,serial={self.serial}",
                "-netdev", f"user,id=n0,{forward}", "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}",
                *self._medium()]
-        if self.uefi:
-            vars_copy = self.workdir / "OVMF_VARS.fd"
-            shutil.copy(OVMF_VARS, vars_copy)
-            cmd += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                    "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+        if self.uefi or self.secure_boot:
+            cmd += ovmf.uefi_args(self.workdir / "OVMF_VARS.fd", secure_boot=self.secure_boot)
         return cmd
 
     def _medium(self) -> list[str]:
