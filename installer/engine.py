@@ -163,6 +163,7 @@ def build_report(ctx: Install, options: Options) -> dict[str, Any]:
         "filesystem": ctx.plan.filesystem,
         "method": ctx.plan.method,
         "boot_modes": ctx.notes.get("boot_modes", list(ctx.boot_targets())),
+        "secure_boot_chain": ctx.notes.get("secure_boot_chain", ""),  # signed (shim) or unsigned, for UEFI
         "macs": ctx.interfaces,
         "addresses": _addresses(options),
         "network": ctx.notes.get("network", {}),

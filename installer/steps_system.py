@@ -10,13 +10,16 @@ from installer import configure as conf
 from installer import proof
 from installer.actions import StepFailed
 from installer.context import Install
+from installer.events import Level
 from installer.layout import VG_NAME, volumes
 
 # debootstrap --include, after pvc-installer's basepkglist, plus what the image method also carries.
 BASE_PACKAGES = ("lvm2,parted,gdisk,sudo,vim,gpg,gpg-agent,openssh-server,vlan,ifenslave,python3,"
                  "ca-certificates,curl,linux-image-amd64,initramfs-tools,zstd,grub-efi-amd64-bin,"
                  "grub-pc-bin,grub2-common,efibootmgr,ifupdown,isc-dhcp-client,dosfstools,xfsprogs,"
-                 "systemd-sysv,udev,kmod,iproute2")
+                 "systemd-sysv,udev,kmod,iproute2,shim-signed,grub-efi-amd64-signed")
+# Debian's GRUB signed for shim: with it, grub-install --uefi-secure-boot boots under Secure Boot
+SIGNED_GRUB = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
 BLACKLIST_FILE = "/etc/modprobe.d/pvc-blacklist.conf"
 
 
@@ -207,15 +210,27 @@ def install_bootloader(ctx: Install) -> None:
     for mode in ctx.boot_targets():
         if mode == "uefi":
             nvram = [] if write_nvram else ["--no-nvram"]
-            chroot(ctx.target, ["grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
-                                "--bootloader-id=debian", *nvram])
-            # the removable-media path, for firmware that forgets (or never had) the NVRAM entry
-            chroot(ctx.target, ["grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
-                                "--removable", "--no-nvram"])
+            efi = ["grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi", secure_boot_flag(ctx)]
+            chroot(ctx.target, [*efi, "--bootloader-id=debian", *nvram])
+            # the removable-media path, for firmware that forgets (or never had) the NVRAM entry: shim
+            # as EFI/BOOT/BOOTX64.EFI with the signed GRUB beside it, so it boots under Secure Boot too
+            chroot(ctx.target, [*efi, "--removable", "--no-nvram"])
         else:
             chroot(ctx.target, ["grub-install", "--target=i386-pc", ctx.disk.path])
     config.wait()
     ctx.notes["boot_modes"] = list(ctx.boot_targets())
+
+
+def secure_boot_flag(ctx: Install) -> str:
+    """shim and the signed GRUB when the target has them (the image and debootstrap methods both
+    install them); otherwise an unsigned GRUB, which Secure Boot firmware refuses: said in the log."""
+    if not ctx.actions.real or ctx.in_target(SIGNED_GRUB).is_file():
+        ctx.notes["secure_boot_chain"] = "signed"
+        return "--uefi-secure-boot"
+    ctx.notes["secure_boot_chain"] = "unsigned"
+    ctx.reporter.emit(f"the target has no {SIGNED_GRUB} (grub-efi-amd64-signed): its GRUB is unsigned, so this "
+                      "system will not boot with Secure Boot on", Level.ERROR)
+    return "--no-uefi-secure-boot"
 
 
 def build_initramfs(ctx: Install) -> None:

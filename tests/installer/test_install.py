@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import ovmf
 from tests.conftest import TEST_CACHE
 from tests.installer import harness, vm
 from tests.installer.standin import build_standin_image
@@ -92,13 +93,14 @@ def test_install_finishes_over_a_half_done_run(installed: harness.InstallResult)
     assert report["disk"]["serial"] == "pvc-target" and report["disk"]["path"] == "/dev/vdc"
     assert "/dev/disk/by-id/virtio-pvc-target" in report["disk"]["links"]
     assert report["boot_modes"] == ["uefi", "bios"] and report["macs"] == {"enp0s5": vm.NIC_MAC}
+    assert report["secure_boot_chain"] == "signed"
     assert report["network"]["interface"] == "enp0s5"
     assert {"os", "bootloader", "host-keys"} <= set(report["step_seconds"])
     assert report["ssh_host_keys_fake"] is False and len(report["ssh_host_keys"]) >= 2
 
 
 def test_install_layout_and_files_on_the_disk(installed: harness.InstallResult, install_keys: tuple[Path, str],
-                                              debian_mirror: str, tmp_path: Path) -> None:
+                                              debian_mirror: str, target_image: Path, tmp_path: Path) -> None:
     key, root_hash = install_keys
     with harness.MountedDisk(installed.disk, tmp_path / "mnt") as disk:
         assert list(disk.partitions) == ["bios", "efi", "boot", "pvc-lvm"]
@@ -143,9 +145,17 @@ def test_install_layout_and_files_on_the_disk(installed: harness.InstallResult, 
         assert (grub / "i386-pc/core.img").exists() and (grub / "x86_64-efi").is_dir()
         assert "root=/dev/mapper/vgx-root" in (grub / "grub.cfg").read_text()
         assert "blacklist=hpwdt" in (grub / "grub.cfg").read_text()
-    esp = subprocess.run(["mdir", "-/", "-b", "-i", f"{installed.disk}@@{disk.partitions['efi'][0]}", "::/"],
-                         capture_output=True, text=True, check=True).stdout
-    assert "::/EFI/BOOT/BOOTX64.EFI" in esp and "::/EFI/debian/grubx64.efi" in esp  # removable path too
+    esp_image = f"{installed.disk}@@{disk.partitions['efi'][0]}"
+    esp = subprocess.run(["mdir", "-/", "-b", "-i", esp_image, "::/"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    # Debian's signed chain on both paths: shim first, the signed GRUB beside it
+    assert {"::/EFI/debian/shimx64.efi", "::/EFI/debian/grubx64.efi", "::/EFI/BOOT/BOOTX64.EFI",
+            "::/EFI/BOOT/grubx64.efi"} <= set(esp), esp
+    shim = subprocess.run(["unsquashfs", "-cat", str(target_image), "usr/lib/shim/shimx64.efi.signed"],
+                          capture_output=True, check=True).stdout
+    for path in ("::/EFI/BOOT/BOOTX64.EFI", "::/EFI/debian/shimx64.efi"):
+        copy = subprocess.run(["mtype", "-i", esp_image, path], capture_output=True, check=True).stdout
+        assert copy == shim, f"{path} is not Debian's signed shim"
 
 
 @pytest.mark.parametrize("firmware", ["uefi", "bios"])
@@ -158,3 +168,18 @@ def test_installed_disk_boots_and_ssh_answers_with_the_reported_key(
     lines = out.splitlines()
     assert lines[:4] == ["hv1", "0", "/dev/mapper/vgx-root", "efi" if firmware == "uefi" else "bios"], out
     assert "10.0.2.15/24" in lines[4]
+
+
+def test_installed_disk_boots_under_secure_boot(installed: harness.InstallResult, install_keys: tuple[Path, str],
+                                                tmp_path: Path) -> None:
+    """OVMF enforcing Secure Boot with Microsoft's keys and a fresh NVRAM: the removable-media path
+    (shim, signed GRUB, signed kernel) boots to SSH with the reported host key."""
+    key, _ = install_keys
+    out = vm.boot_and_check(installed.disk, "uefi-sb", tmp_path, installed.report["ssh_host_keys"], key, "deploy",
+                            f"findmnt -no SOURCE /; od -An -t u1 {ovmf.SECURE_BOOT_VAR}; "
+                            "cat /sys/kernel/security/lockdown")
+    root, secure_boot, lockdown = out.splitlines()[:3]
+    assert root == "/dev/mapper/vgx-root"
+    assert secure_boot.split()[-1] == "1", f"the firmware does not enforce Secure Boot: {secure_boot}"
+    assert "[none]" not in lockdown, lockdown  # Debian's kernel locks itself down under Secure Boot
+    assert ovmf.KERNEL_SAYS_SECURE_BOOT in (tmp_path / "serial-uefi-sb.log").read_text(errors="replace")

@@ -161,7 +161,7 @@ def test_simulate_logs_every_destructive_command(tmp_path: Path) -> None:
     log = (tmp_path / "install.log").read_text()
     for command in ("sgdisk --zap-all /dev/vdb", "pvcreate --force --force --yes /dev/vdb4",
                     "vgcreate --force --yes vgx /dev/vdb4", "mkfs.ext4 -F -q -L root /dev/vgx/root",
-                    "grub-install --target=i386-pc /dev/vdb", "--removable --no-nvram"):
+                    "grub-install --target=i386-pc /dev/vdb", "--uefi-secure-boot --removable --no-nvram"):
         assert command in log
     assert "/dev/vda" not in log.replace("virtio", "")  # only the chosen disk is ever named
 

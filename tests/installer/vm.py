@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+from tests import ovmf
+
 NIC_MAC = "52:54:00:12:34:56"
 NIC = f"virtio-net-pci,netdev=n0,mac={NIC_MAC},addr=0x5"  # same slot everywhere: same interface name
 HEAVY_LOCK = "/tmp/pvcctl-heavy.lock"
@@ -142,15 +142,13 @@ def free_port() -> int:
 
 def boot_installed(disk: Path, firmware: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
     """Boot the installed disk (copy-on-write: the image stays as installed) with SSH on port."""
-    argv = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "2",
+    secure_boot = firmware == "uefi-sb"
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-machine", ovmf.machine(secure_boot), "-m", "1024", "-smp", "2",
             "-display", "none", "-serial", f"file:{workdir / f'serial-{firmware}.log'}",
             "-drive", f"file={disk},if=virtio,format=raw,snapshot=on",
             "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device", NIC]
-    if firmware == "uefi":
-        vars_copy = workdir / "OVMF_VARS.fd"
-        shutil.copyfile(OVMF_VARS, vars_copy)  # fresh NVRAM: boots by the removable-media path
-        argv += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                 "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+    if firmware != "bios":  # fresh NVRAM: boots by the removable-media path
+        argv += ovmf.uefi_args(workdir / "OVMF_VARS.fd", secure_boot=secure_boot)
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
