@@ -79,8 +79,16 @@ async def after_restart(ctx: NodeContext, bmc: Bmc) -> SecureBootStatus | None:
     if status.known and status.enable == wanted:
         ctx.say(f"Secure Boot {_word(wanted)} as asked: {status.summary}", Phase.BOOT, secure_boot=status.as_dict())
         return status
-    read = f"SecureBootEnable {_word(status.enable)}" if status.known else f"unknown ({status.reason})"
-    raise SecureBootNotApplied(
-        f"secure_boot: {_word(wanted)} asked, but after the restart the BMC still reads {read}"
-        + (f" ({status.summary})" if status.known else ""),
-        node=ctx.name, phase=Phase.BOOT.value, hint=SETUP_HINT.format(node=ctx.name))
+    raise SecureBootNotApplied(f"secure_boot: {_word(wanted)} asked, but after the restart the BMC still reads "
+                               f"{_as_read(status)}", node=ctx.name, phase=Phase.BOOT.value,
+                               hint=SETUP_HINT.format(node=ctx.name))
+
+
+def _as_read(status: SecureBootStatus) -> str:
+    """The resource's own words: what a person compares with the BMC's web interface."""
+    if not status.known:
+        return f"no Secure Boot state ({status.reason})"
+    parts = [f"SecureBootEnable {str(status.enable).lower()}"]
+    parts += [f"SecureBootCurrentBoot {status.current_boot}"] if status.current_boot else []
+    parts += [f"SecureBootMode {status.mode}"] if status.mode else []
+    return ", ".join(parts)
