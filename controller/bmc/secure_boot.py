@@ -28,9 +28,10 @@ import logging
 import time
 from typing import Any
 
-from controller.bmc.base import SecureBootStatus
+from controller.bmc.base import Bmc, PowerState, SecureBootStatus
 from controller.bmc.channel import RedfishChannel, Resource
 from controller.bmc.errors import BmcRequestError, FailureClass, WriteOutcome
+from core.errors import OperationError
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,16 @@ async def patch_secure_boot(channel: RedfishChannel, resource: Resource, enable:
     sent.append(True)
 
 
+def as_read(status: SecureBootStatus) -> str:
+    """The resource's own words: what a person compares with the BMC's web interface."""
+    if not status.known:
+        return f"no Secure Boot state ({status.reason})"
+    parts = [f"SecureBootEnable {str(status.enable).lower()}"]
+    parts += [f"SecureBootCurrentBoot {status.current_boot}"] if status.current_boot else []
+    parts += [f"SecureBootMode {status.mode}"] if status.mode else []
+    return ", ".join(parts)
+
+
 def unsupported(status: SecureBootStatus) -> BmcRequestError:
     return BmcRequestError(FailureClass.UNSUPPORTED, f"Secure Boot cannot be set here: {status.reason}",
                            hint="set Secure Boot in the server's firmware setup, or leave it as it is "
@@ -128,3 +139,21 @@ async def wait_secure_boot(channel: RedfishChannel, system_path: str, enable: bo
         if (status.known and status.enable == enable) or time.monotonic() > until:
             return status
         await asyncio.sleep(poll_interval)
+
+
+async def turn_secure_boot(bmc: Bmc, enable: bool) -> dict[str, Any]:
+    """`pvcctl bmc secureboot on|off`: set SecureBootEnable (once), restart a server that is on so that it
+    takes effect, read it back (an OperationError if it still shows the old value); a row of the table."""
+    word = "on" if enable else "off"
+    status = await bmc.set_secure_boot(enable)
+    if status.enable == enable and status.state == word:
+        return status.as_dict() | {"restarted": False}  # in effect already
+    if await bmc.power_state() is not PowerState.ON:
+        return status.as_dict() | {"restarted": False, "summary": f"{status.summary}; takes effect at power-on"}
+    await bmc.force_restart(f"Secure Boot {word} takes effect at a restart")
+    status = await bmc.wait_secure_boot(enable)
+    if status.enable != enable:
+        raise OperationError(f"Secure Boot {word} asked, but after the restart the BMC still reads {as_read(status)}",
+                             node=bmc.node, hint="set it in the server's firmware setup or the BMC's web interface "
+                                                 "(some BMCs need a licence or physical presence for it)")
+    return status.as_dict() | {"restarted": True}

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.bmc.base import Bmc, SecureBootStatus
+from controller.bmc.secure_boot import as_read
 from controller.node.states import Phase
 from core.errors import OperationError
 from inventory.model import Node, SecureBootSwitch
@@ -80,15 +81,6 @@ async def after_restart(ctx: NodeContext, bmc: Bmc) -> SecureBootStatus | None:
         ctx.say(f"Secure Boot {_word(wanted)} as asked: {status.summary}", Phase.BOOT, secure_boot=status.as_dict())
         return status
     raise SecureBootNotApplied(f"secure_boot: {_word(wanted)} asked, but after the restart the BMC still reads "
-                               f"{_as_read(status)}", node=ctx.name, phase=Phase.BOOT.value,
+                               f"{as_read(status)}", node=ctx.name, phase=Phase.BOOT.value,
                                hint=SETUP_HINT.format(node=ctx.name))
 
-
-def _as_read(status: SecureBootStatus) -> str:
-    """The resource's own words: what a person compares with the BMC's web interface."""
-    if not status.known:
-        return f"no Secure Boot state ({status.reason})"
-    parts = [f"SecureBootEnable {str(status.enable).lower()}"]
-    parts += [f"SecureBootCurrentBoot {status.current_boot}"] if status.current_boot else []
-    parts += [f"SecureBootMode {status.mode}"] if status.mode else []
-    return ", ".join(parts)
