@@ -76,3 +76,12 @@ async def test_on_where_secure_boot_is_unknown_fails_at_preflight_untouched(
     assert ("hv2: failed (attempt 1): secure_boot: off asked, but Secure Boot is unknown here: the BMC offers no "
             "SecureBoot resource") in result.out
     assert lab.nodes["hv2"].machine.boots == [] and secure_boot_patches(lab.bmc("hv1")) == []  # hv1: off already
+
+
+async def test_inspect_says_what_it_would_set_and_writes_nothing(make_lab: LabFactory, pvcctl: Pvcctl) -> None:
+    lab = await make_lab(1, inventory={"bmc": {"secure_boot": "on"}})
+    result = await pvcctl.run("deploy", "--inspect", str(lab.inventory))
+    assert result.code == 0, result.out + result.err
+    assert secure_boot_patches(lab.bmc("hv1")) == [] and lab.bmc("hv1").secure_boot.enable is False
+    assert any("a deploy sets SecureBootEnable true here (--inspect writes nothing)" in line
+               for line in log_of(lab, "hv1"))
