@@ -379,9 +379,9 @@ def secureboot(action_name: Annotated[SecureBootAction, typer.Argument(
                yes: Yes = False, as_json: AsJson = False, verbose: Verbose = False) -> None:
     """Show UEFI Secure Boot (the system's Redfish SecureBoot resource), or turn it on or off.
 
-    A change takes effect at a restart: a node that is on is restarted (forced, announced) and the change
-    read back; one that is off takes it at its next power-on. On and off ask first on several nodes or an
-    installed one (--yes: no). A BMC without the resource shows unknown.
+    A change takes effect at a restart: a node that is on is force-restarted (announced), then read back.
+
+    A node that is off takes it at its next power-on. On and off ask first on several nodes or an installed one.
     """
     opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
                     as_json, verbose, system, yes)

@@ -79,6 +79,12 @@ async def after_restart(ctx: NodeContext, bmc: Bmc) -> SecureBootStatus | None:
     status = await bmc.wait_secure_boot(wanted)
     if status.known and status.enable == wanted:
         ctx.say(f"Secure Boot {_word(wanted)} as asked: {status.summary}", Phase.BOOT, secure_boot=status.as_dict())
+        if wanted and status.state != "on":
+            # A BMC may update SecureBootCurrentBoot only once the server has started; in SetupMode (no
+            # platform key) the firmware enforces nothing whatever SecureBootEnable says.
+            ctx.say(f"note: SecureBootCurrentBoot reads {status.current_boot or 'nothing'} (SecureBootMode "
+                    f"{status.mode or 'not given'}); in SetupMode nothing is enforced until keys are enrolled",
+                    Phase.BOOT)
         return status
     raise SecureBootNotApplied(f"secure_boot: {_word(wanted)} asked, but after the restart the BMC still reads "
                                f"{as_read(status)}", node=ctx.name, phase=Phase.BOOT.value,

@@ -112,3 +112,14 @@ async def test_the_lab_resource_as_a_client_sees_it(lab_factory: LabFactory) -> 
         assert bad.status == 400
         gated = await raw_request(lab, "GET", "/redfish/v1/Systems/1/SecureBoot", index=1)
         assert gated.status == 403
+
+
+async def test_in_setup_mode_the_boot_enforces_nothing(lab_factory: LabFactory, http) -> None:
+    async with lab_factory(["standard"]) as lab, connect(lab, http) as bmc:
+        emulated = lab.bmcs[0].bmc
+        emulated.secure_boot.mode = "SetupMode"  # no platform key enrolled
+        await bmc.set_secure_boot(True)
+        await bmc.power_on()
+        now = await bmc.wait_secure_boot(True)
+    assert (now.enable, now.current_boot, now.state) == (True, "Disabled", "off")
+    assert emulated.machine.secure_boot is False
