@@ -207,7 +207,8 @@ def _services(cluster: Cluster, http: aiohttp.ClientSession, iso: IsoSource, sha
     # in boot, an old iDRAC may wait out another job (config_job_deadline) and then follow its own
     timings = BmcTimings(step=RetryPolicy(deadline=min(120.0, preflight * 0.4)),
                          request_timeout=min(30.0, preflight / 3), config_job_deadline=min(300.0, boot * 0.5),
-                         task_deadline=min(600.0, boot * 0.4, media * 0.8))
+                         task_deadline=min(600.0, boot * 0.4, media * 0.8),
+                         secure_boot_deadline=min(600.0, boot * 0.5))
 
     def bmc_for(node: Node) -> Bmc:
         return RedfishBmc(BmcEndpoint.from_config(node.bmc), session=http, node=node.hostname, timings=timings)

@@ -7,6 +7,7 @@ does I/O; secrets are `SecretStr`, so a repr or a log line never shows them.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,14 @@ DEFAULT_DEADLINES = {
 }
 
 
+class SecureBootSwitch(enum.StrEnum):
+    """What a deploy does with a node's UEFI Secure Boot (the BMC's Redfish SecureBoot resource)."""
+
+    KEEP = "keep"  # read and report it, never write it
+    ON = "on"
+    OFF = "off"
+
+
 @dataclass(frozen=True)
 class BmcConfig:
     address: str
@@ -35,6 +44,7 @@ class BmcConfig:
     password_source: str | None = None  # "env:NAME" or "file:/abs/path"; None when written in the file
     netmask: str | None = None  # dotted; what pvc-ansible sets on the BMC's LAN with its address
     gateway: str | None = None
+    secure_boot: SecureBootSwitch = SecureBootSwitch.KEEP
 
     @property
     def host(self) -> str:

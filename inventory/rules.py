@@ -274,7 +274,7 @@ def _bmc(check: Checker, defaults: BmcSettings, entry: NodeEntry, at: Path_) -> 
     if password is None or "username" not in values:
         return None
     return m.BmcConfig(entry.bmc.address.rstrip("/"), values["username"], password, verify, ca_bundle, fingerprint,
-                       source)
+                       source, secure_boot=m.SecureBootSwitch(values.get("secure_boot", "keep")))
 
 
 def _bmc_lan(check: Checker, shape: InventoryFile, entry: NodeEntry, at: Path_, bmc: m.BmcConfig,

@@ -123,6 +123,9 @@ class BmcSettings(Strict):
         None, description="the BMC's netmask (pvc-ansible sets it on the BMC); default: networks.bmc's"
     )
     gateway: IP | None = Field(None, description="the BMC's default gateway; default: networks.bmc's")
+    secure_boot: Literal["keep", "on", "off"] | None = Field(
+        None, description="UEFI Secure Boot, set through the BMC before the ISO boots: keep (default: read and "
+                          "report it, never write it), on or off (set, restart, read back)")
 
 
 class NodeBmc(BmcSettings):

@@ -23,6 +23,7 @@ from lab.dell_jobs import DELL_JOB_SECONDS, OTHER_JOB, DellJob, DellJobQueue
 from lab.faults import Faults, Refusal
 from lab.machine import PHYSICAL_OPTICAL, Machine
 from lab.personalities import Personality, SlotSpec
+from lab.secure_boot import LabSecureBoot
 
 ISO_MAGIC_OFFSET = 0x8001  # "CD001" of the ISO 9660 primary volume descriptor (sector 16)
 
@@ -52,6 +53,7 @@ class LabBmc:
     fetcher: aiohttp.ClientSession | None = None
     sessions: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    writes: list[str] = field(default_factory=list)  # "METHOD path" of every request but GET and HEAD, for tests
     actions: list[str] = field(default_factory=list)  # every state change, in order, for tests to read
     refusals: list[int] = field(default_factory=list)  # the status of every refused request
     _versions: dict[str, int] = field(default_factory=dict)
@@ -68,6 +70,8 @@ class LabBmc:
 
     def __post_init__(self) -> None:
         self._slots = {s.id: SlotState(s) for s in self.personality.slots}
+        p = self.personality
+        self.secure_boot = LabSecureBoot(p.secure_boot, p.secure_boot_mode, p.secure_boot_reset_message)
         self.rng = random.Random(self.seed)
         self.dell = DellJobQueue(self)
 
@@ -98,7 +102,7 @@ class LabBmc:
     def etag(self, resource: str) -> str:
         return f'"{resource}-{self._versions.get(resource, 0)}"'
 
-    def _bump(self, resource: str) -> None:
+    def bump(self, resource: str) -> None:
         self._versions[resource] = self._versions.get(resource, 0) + 1
 
     def check_if_match(self, resource: str, if_match: str | None) -> None:
@@ -155,6 +159,7 @@ class LabBmc:
             if self._within(self._last_off, p.poweron_conflict_after_off):
                 raise Refusal(409, "Base.1.8.ActionParameterValueConflict",
                               "the server is still powering off; try again later")
+            self._firmware_starts()
             await self.machine.power_on()
             self._last_on = time.monotonic()
         elif reset_type == "ForceOff":
@@ -164,6 +169,7 @@ class LabBmc:
             await self.machine.graceful_shutdown()
             self._last_off = time.monotonic()
         elif reset_type in ("ForceRestart", "GracefulRestart", "PowerCycle"):
+            self._firmware_starts()
             await self.machine.restart()
             self._last_on = time.monotonic()
             if self.faults.media_back_after_restart:
@@ -175,14 +181,19 @@ class LabBmc:
         if reset_type not in ("ForceOff", "GracefulShutdown"):
             self.dell.run_scheduled_jobs()  # the server starts: the jobs waiting for it run during its POST
 
+    def _firmware_starts(self) -> None:
+        """A reset: the firmware applies its settings (Secure Boot: lab/secure_boot.py) before it boots."""
+        self.machine.secure_boot = self.secure_boot.at_reset()
+        self.bump("secure_boot")
+
     def busy(self) -> bool:
         return self._within(self._last_off, self.faults.busy_after_power_off)
 
     # -- boot ------------------------------------------------------------------------------------------
 
     def boot_changed(self) -> None:
-        self._bump("system")
-        self._bump("settings")
+        self.bump("system")
+        self.bump("settings")
 
     def boot_target_shown(self) -> str:
         """The override target as Redfish shows it: an old iDRAC says Cd for its physical drive too."""
@@ -280,7 +291,7 @@ class LabBmc:
             if slot_id == self._first_cd():
                 self.machine.insert_cd(url)
             self.actions.append(f"insert {slot_id} {url}")
-            self._bump(slot_id)
+            self.bump(slot_id)
 
         if p.insert_returns_task and not by_patch:
             return self._start_task(apply)
@@ -331,14 +342,14 @@ class LabBmc:
         if slot_id == self._first_cd():
             self.machine.eject_cd()
         self.actions.append(f"eject {slot_id}")
-        self._bump(slot_id)
+        self.bump(slot_id)
 
     def _media_back(self) -> None:
         """The last ejected image shows as inserted again (after the machine chose what to boot)."""
         for slot_id, state in self._slots.items():
             if state.last_image and not state.inserted:
                 state.image, state.inserted, state.connected_via = state.last_image, True, "URI"
-                self._bump(slot_id)
+                self.bump(slot_id)
 
     def _first_cd(self) -> str:
         return next((s.id for s in self.personality.slots if "CD" in s.media_types and s.takes_images), "")

@@ -20,6 +20,8 @@ from lab.bmc import LabBmc
 from lab.dell_jobs import DellJob
 from lab.faults import Refusal, never
 from lab.machine import SimulatedMachine
+from lab.secure_boot import routes as secure_boot_routes
+from lab.secure_boot import system_link as secure_boot_link
 
 BMC_KEY = web.AppKey("bmc", LabBmc)
 ROOT = "/redfish/v1"
@@ -51,6 +53,8 @@ def _basic(header: str) -> tuple[str, str] | None:
 async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     bmc = request.app[BMC_KEY]
     bmc.requests += 1
+    if request.method not in ("GET", "HEAD"):
+        bmc.writes.append(f"{request.method} {request.path}")
     faults = bmc.faults
     if bmc.fault_roll(faults.hang_rate):
         await never()
@@ -147,6 +151,7 @@ def system_body(bmc: LabBmc) -> dict[str, Any]:
         }},
         "EthernetInterfaces": {"@odata.id": f"{bmc.system_path}/EthernetInterfaces"},
         "Links": {"ManagedBy": [{"@odata.id": bmc.manager_path}]},
+        **secure_boot_link(bmc),
     }
     if isinstance(m, SimulatedMachine):  # QEMU's machine has no such summary to give
         body["Status"] = {"State": "Enabled", "Health": m.health}
@@ -430,6 +435,8 @@ def build_app(bmc: LabBmc) -> web.Application:
     patches: dict[str, Handler] = {
         system: patch_system, bmc.settings_path: patch_settings, f"{media}/{{slot}}": patch_slot,
     }
+    for path, (get, patch) in secure_boot_routes(bmc).items():
+        gets[path], patches[path] = get, patch
     app.router.add_delete(f"{sessions}/{{sid}}", delete_session)
     for add, routes, missing in ((app.router.add_get, gets, get_missing), (app.router.add_post, posts, post_missing),
                                  (app.router.add_patch, patches, patch_other)):

@@ -40,6 +40,8 @@ class Faults:
     sessions_disabled: bool = False  # no SessionService: Basic authentication only
     config_jobs_fail: bool = False  # Dell: every configuration job ends Failed (Lifecycle Controller trouble)
     media_back_after_restart: bool = False  # a restart mounts the last ejected image again (firmware that restores it)
+    # NOTE(lenovo/xcc): a Secure Boot PATCH answered 200 (PhysicalPresenceError) that changes nothing
+    secure_boot_ignores_patch: bool = False
 
 
 async def never() -> None:

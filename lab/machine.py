@@ -55,6 +55,7 @@ class Machine(Protocol):
     boot: BootOverride
     cd_image: str | None
     boots: list[BootEvent]
+    secure_boot: bool  # whether this boot enforces UEFI Secure Boot: the BMC sets it at each reset
 
     @property
     def power_state(self) -> str: ...
@@ -80,6 +81,7 @@ class Firmware:
     boot: BootOverride = field(default_factory=BootOverride)
     cd_image: str | None = None
     boots: list[BootEvent] = field(default_factory=list)
+    secure_boot: bool = False  # set by the BMC at each reset (lab/secure_boot.py), read when it boots
 
     def insert_cd(self, url: str) -> None:
         self.cd_image = url

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lab.secure_boot import SecureBootStyle
+
 
 @dataclass(frozen=True)
 class SlotSpec:
@@ -52,16 +54,24 @@ class Personality:
     boot_in_settings: bool = False  # NOTE(dell/idrac10): Boot is written through Systems/{id}/Settings only
     insert_needs_credentials: bool = False  # NOTE(nvidia/dgx): UserName/Password even for an anonymous image
     service_tag: str = ""  # Dell: SKU holds the service tag
+    # Systems/{id}/SecureBoot: how it is served (lab/secure_boot.py), its mode, the message a PATCH gets
+    secure_boot: SecureBootStyle = SecureBootStyle.STANDARD
+    secure_boot_mode: str = "DeployedMode"  # what sushy-tools serves, and Dell R6525/R740 iDRAC 9 report
+    secure_boot_reset_message: str = ""
     extra_boot: dict[str, object] = field(default_factory=dict)
 
 
 STANDARD = Personality("standard", "Contoso", "Standard Server", "1.0.0")
+
+# NOTE(dell/idrac9): SecureBootEnable changes by a BIOS job at the next reset (ironic commit 6487b958).
+DELL_SECURE_BOOT = SecureBootStyle.AT_RESET
 
 IDRAC9 = Personality(
     "idrac9", "Dell Inc.", "PowerEdge R650", "6.10.30.00",
     service_vendor="Dell", manager_model="15G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     slots=(SlotSpec("1", ("CD", "DVD", "USBStick")), SlotSpec("2", ("CD", "DVD", "USBStick"))),
     max_sessions=8, eject_lingers=3.0, insert_returns_task=True, service_tag="7XK2M93", dell_scp_import=True,
+    secure_boot=DELL_SECURE_BOOT,
 )
 
 IDRAC9_OLD = Personality(
@@ -70,7 +80,7 @@ IDRAC9_OLD = Personality(
     media_under="Managers",
     slots=(SlotSpec("CD", ("CD", "DVD")), SlotSpec("RemovableDisk", ("USBStick",))),
     max_sessions=8, eject_lingers=3.0, service_tag="4HQ1L22",
-    cd_override_boots_physical=True, dell_scp_import=True,
+    cd_override_boots_physical=True, dell_scp_import=True, secure_boot=DELL_SECURE_BOOT,
 )
 
 # iDRAC 8 (13G): 2.x firmware, virtual media under the Manager, the same boot behaviour as iDRAC 9 < 6.00.
@@ -80,7 +90,7 @@ IDRAC8 = Personality(
     media_under="Managers",
     slots=(SlotSpec("CD", ("CD", "DVD")), SlotSpec("RemovableDisk", ("USBStick",))),
     max_sessions=8, eject_lingers=3.0, service_tag="2MBR842",
-    cd_override_boots_physical=True, dell_scp_import=True,
+    cd_override_boots_physical=True, dell_scp_import=True, secure_boot=DELL_SECURE_BOOT,
 )
 
 IDRAC10 = Personality(
@@ -88,7 +98,7 @@ IDRAC10 = Personality(
     service_vendor="Dell", manager_model="17G Monolithic", system_id="System.Embedded.1", manager_id="iDRAC.Embedded.1",
     slots=(SlotSpec("1", ("CD", "DVD", "USBStick")), SlotSpec("2", ("CD", "DVD", "USBStick"), takes_images=False)),
     max_sessions=8, poweron_conflict_after_off=60.0, service_tag="9ZT4B01", boot_in_settings=True,
-    dell_scp_import=True, new_task_404_reads=2,
+    dell_scp_import=True, new_task_404_reads=2, secure_boot=DELL_SECURE_BOOT,
 )
 
 ILO = Personality(
@@ -96,6 +106,8 @@ ILO = Personality(
     media_under="Managers",
     slots=(SlotSpec("1", ("Floppy", "USBStick")), SlotSpec("2", ("CD", "DVD"))),
     refuse_during_post=20.0, eject_needs_body=True, image_must_end_iso=True,
+    # NOTE(hpe/ilo5): a DL380 Gen10 reports UserMode; a PATCH is answered with SystemResetRequired
+    secure_boot_mode="UserMode", secure_boot_reset_message="iLO.2.14.SystemResetRequired",
 )
 
 SUPERMICRO = Personality(
@@ -104,6 +116,7 @@ SUPERMICRO = Personality(
     slots=(SlotSpec("CD1", ("CD", "DVD")), SlotSpec("USB1", ("USBStick",))),
     boot_targets=("None", "Pxe", "Hdd", "UsbCd", "UefiShell"),
     rejects_insert_flags=True, not_connected_after_eject=True, full_boot_object=True,
+    secure_boot=SecureBootStyle.LICENSED,  # NOTE(supermicro): 403 OemLicenseNotPassed without the licence
 )
 
 XCC = Personality(
@@ -114,6 +127,8 @@ XCC = Personality(
         SlotSpec("EXT1", ("CD", "DVD"), actions=False, patch_insert=True),
         SlotSpec("EXT2", ("CD", "DVD", "USBStick"), actions=False, patch_insert=True),
     ),
+    # NOTE(lenovo/xcc): a PATCH is answered 200 with RebootRequired (its key in Lenovo's doc; the prefix is ours)
+    secure_boot_mode="UserMode", secure_boot_reset_message="Lenovo.1.0.RebootRequired",
 )
 
 AMI = Personality(
@@ -128,6 +143,7 @@ OPENBMC = Personality(
     system_id="system", manager_id="bmc", media_under="Managers",
     slots=(SlotSpec("Slot_0", ("CD", "USBStick"), takes_images=False), SlotSpec("Slot_1", ("CD", "USBStick"))),
     needs_transfer_protocol=True, https_images_only=True,
+    secure_boot=SecureBootStyle.NONE,  # the lab's BMC without the resource (not a claim about every OpenBMC)
 )
 
 # NVIDIA DGX H100: an AMI MegaRAC BMC (TransferProtocolType) that also wants image credentials.

@@ -14,10 +14,12 @@ made in the current network namespace, which must be one of its own, never the h
     ip netns exec pvclab pvcctl deploy vlab/inventory.yml
 
 The machines boot UEFI (OVMF, each with its own NVRAM) by default, as real servers do, or SeaBIOS
-(`firmware=bios`). Each gets as many vCPUs as the host has cores per machine (at least one): three
-machines with two vCPUs each on a 2-core host spend their time contending, not emulating. The ISO a
-BMC is told to mount is fetched once per URL and version and shared by the machines (they all mount
-the same file read-only), as the deploy serves all of them one ISO.
+(`firmware=bios`). A UEFI machine whose BMC has Secure Boot on at a reset (lab/secure_boot.py) starts
+Debian's Secure Boot OVMF instead, with Microsoft's keys enrolled, from an NVRAM of its own. Each
+gets as many vCPUs as the host has cores per machine (at least one): three machines with two vCPUs
+each on a 2-core host spend their time contending, not emulating. The ISO a BMC is told to mount is
+fetched once per URL and version and shared by the machines (they all mount the same file
+read-only), as the deploy serves all of them one ISO.
 
 Under TCG a node takes minutes: about 50 s to its live system, 1 minute to install, 35 s to boot.
 """
@@ -53,6 +55,11 @@ DISK_SIZE = "30G"  # pvc-installer's smallest layout needs about 29 GiB (sparse:
 MEMORY_MIB = 3072
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")  # the template each machine's NVRAM starts from
+# Debian's Secure Boot OVMF (package ovmf): the SMM-protected code, and NVRAM with Microsoft's keys
+# enrolled (UserMode), which a machine starts from when its BMC has Secure Boot on at a reset
+# (lab/secure_boot.py). The 4 MiB code needs 4 MiB vars, so it has an NVRAM file of its own.
+OVMF_SECBOOT_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
+OVMF_SECBOOT_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
 # The lab's disks are scratch: guest flushes need not reach the host's disk (QEMU still writes every
 # block to the file, so a power-off by SIGKILL loses nothing the guest wrote).
 DISK_CACHE = "unsafe"
@@ -127,6 +134,11 @@ class QemuMachine(Firmware):
         return self.workdir / "OVMF_VARS.fd"
 
     @property
+    def secure_nvram(self) -> Path:
+        """The NVRAM the Secure Boot firmware uses (its own: the boot entries of one are not the other's)."""
+        return self.workdir / "OVMF_VARS_4M.ms.fd"
+
+    @property
     def power_state(self) -> str:
         if self._power == "On" and self._process is not None and self._process.returncode is not None:
             self._power = "Off"  # the guest powered itself off
@@ -161,6 +173,8 @@ class QemuMachine(Firmware):
     async def _start(self, event: BootEvent) -> None:
         try:
             medium = await self._fetch(event.image_url) if event.source is BootSource.CD else None
+            if self.secure_boot and self.firmware is LabFirmware.UEFI:
+                self._copy_nvram(OVMF_SECBOOT_VARS, self.secure_nvram)
             with (self.workdir / "qemu.err").open("ab") as errors:
                 self._process = await asyncio.create_subprocess_exec(
                     *self.command(medium), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
@@ -181,11 +195,9 @@ class QemuMachine(Firmware):
                     "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0"]
         else:
             boot = []
-        firmware = [] if self.firmware is LabFirmware.BIOS else [
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={self.nvram}"]
+        machine, firmware = self._firmware()
         serial_log = self.workdir / f"serial-{len(self.boots)}.log"
-        return ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", str(MEMORY_MIB),
+        return ["qemu-system-x86_64", "-accel", "tcg", "-machine", machine, "-m", str(MEMORY_MIB),
                 "-smp", str(self.cpus), *firmware,
                 "-display", "none", "-monitor", "none", "-serial", f"file:{serial_log}",
                 "-smbios", f"type=1,serial={self.serial}",
@@ -194,16 +206,37 @@ class QemuMachine(Firmware):
                 "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac={self.macs[0]},addr=0x5", *boot]
 
+    def _firmware(self) -> tuple[str, list[str]]:
+        """The machine type and firmware options: SeaBIOS, OVMF, or (its BMC has Secure Boot on at this
+        reset) Debian's Secure Boot OVMF, which needs SMM and its flash locked to SMM (secure=on)."""
+        if self.firmware is LabFirmware.BIOS:
+            return "q35", []  # SeaBIOS has no Secure Boot: a real BIOS-mode server boots without it too
+        if self.secure_boot:
+            return "q35,smm=on", ["-global", "driver=cfi.pflash01,property=secure,value=on",
+                                  "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_SECBOOT_CODE}",
+                                  "-drive", f"if=pflash,format=raw,unit=1,file={self.secure_nvram}"]
+        return "q35", ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                       "-drive", f"if=pflash,format=raw,unit=1,file={self.nvram}"]
+
+    @staticmethod
+    def _copy_nvram(template: Path, nvram: Path) -> None:
+        """A machine's own NVRAM, made once from `template` (kept across boots: the boot entries live there)."""
+        if nvram.exists():
+            return
+        if not template.is_file():
+            raise LabUsageError(f"UEFI machines need OVMF ({template} is missing): apt-get install ovmf, "
+                                "or give --firmware bios")
+        shutil.copyfile(template, nvram)
+
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.disk.exists():
             subprocess.run(["truncate", "-s", DISK_SIZE, str(self.disk)], check=True)
-        if self.firmware is LabFirmware.UEFI and not self.nvram.exists():
-            for part in (OVMF_CODE, OVMF_VARS):
-                if not part.is_file():
-                    raise LabUsageError(f"UEFI machines need OVMF ({part} is missing): apt-get install ovmf, "
-                                        "or give --firmware bios")
-            shutil.copyfile(OVMF_VARS, self.nvram)  # its own NVRAM: the installer writes its boot entry here
+        if self.firmware is LabFirmware.UEFI:
+            if not OVMF_CODE.is_file():
+                raise LabUsageError(f"UEFI machines need OVMF ({OVMF_CODE} is missing): apt-get install ovmf, "
+                                    "or give --firmware bios")
+            self._copy_nvram(OVMF_VARS, self.nvram)  # its own NVRAM: the installer writes its boot entry here
         if _ip("link", "show", self.tap, check=False).returncode != 0:
             _ip("tuntap", "add", "dev", self.tap, "mode", "tap")
         _ip("link", "set", self.tap, "master", BRIDGE)

@@ -34,7 +34,8 @@ class SimLab:
     def __init__(self, count: int, directory: Path, *, step_delay: float = 0.05, controller_port: int = 0,
                  rogue: frozenset[str] = frozenset(), deploy: dict[str, Any] | None = None,
                  base_iso: Path | None = None, live_key: Path | None = None, ssh_port: int = 0,
-                 hardware: dict[str, SimHardware] | None = None, inventory: dict[str, Any] | None = None):
+                 hardware: dict[str, SimHardware] | None = None, inventory: dict[str, Any] | None = None,
+                 personalities: list[str] | None = None):
         if not 1 <= count <= MAX_MACHINES:
             raise LabUsageError(f"--sim {count}: give 1 to {MAX_MACHINES} machines")
         self.count = count
@@ -45,7 +46,8 @@ class SimLab:
         self.deploy = deploy or {}
         self.ssh_port = ssh_port
         self.hardware = hardware or {}
-        self.extra_defaults = inventory or {}  # more keys under the inventory's defaults (tests)
+        self.extra_defaults = inventory or {}  # more keys under the inventory's defaults (tests); bmc: merged
+        self.personalities = personalities or ["standard"]  # the BMCs', in turn
         self.nodes: dict[str, SimulatedNode] = {}
         self.inventory = self.dir / "inventory.yml"
         self.bmc_lab: Any = None
@@ -67,7 +69,7 @@ class SimLab:
         live_key = self.live_key or host_key(self.dir / "live-key")
         rogue_key = host_key(self.dir / "rogue-key")
         controller_key = host_key(self.dir / "controller", "controller_ed25519")
-        config = LabConfig.from_flags(count=self.count, personalities=["standard"], state_dir=self.dir / "bmc",
+        config = LabConfig.from_flags(count=self.count, personalities=self.personalities, state_dir=self.dir / "bmc",
                                       port=0, base_address="127.0.1.1")
 
         def machine(spec: BmcModel) -> Machine:
@@ -135,13 +137,13 @@ class SimLab:
                            "lab": True},
             "defaults": {
                 "bmc": {"username": self.bmc_lab.config.username, "password": {"file": "bmc/password"},
-                        "ca_bundle": str(self.bmc_lab.pki.ca_path)},
+                        "ca_bundle": str(self.bmc_lab.pki.ca_path), **self.extra_defaults.get("bmc", {})},
                 "install": {"method": "image", "disk": "largest", "dns": ["127.0.0.53"]},
                 "install_network": {"interface": "eth0"},
                 "deploy": {"retries": 1, **self.deploy},
                 # a simulated machine is no production server: PVC's own minimums would refuse it
                 "requirements": {"profile": "lab"},
-                **self.extra_defaults,
+                **{key: value for key, value in self.extra_defaults.items() if key != "bmc"},
             },
             "networks": {
                 "upstream": {"subnet": "127.2.0.0/16", "gateway": "127.2.255.254", "floating_ip": "127.2.255.250",

@@ -29,6 +29,46 @@ class BootTarget(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class SecureBootStatus:
+    """The system's Redfish SecureBoot resource as read (DMTF SecureBoot.v1_1).
+
+    `enable` is SecureBootEnable: what the next boot uses. `current_boot` is SecureBootCurrentBoot
+    (Enabled or Disabled): what the boot running now enforces; it follows `enable` only after a reset.
+    A BMC without the resource, or one that refuses it (NOTE(supermicro): 403 OemLicenseNotPassed
+    without a licence, ironic management.py get_secure_boot_state), is `known` False, with `reason`.
+    """
+
+    known: bool = False
+    enable: bool | None = None
+    current_boot: str = ""
+    mode: str = ""  # SecureBootMode: SetupMode, UserMode, AuditMode, DeployedMode
+    reason: str = ""  # why it is unknown
+
+    @property
+    def state(self) -> str:
+        """on, off or unknown: the boot running now where the BMC says, else what the next boot uses."""
+        if not self.known:
+            return "unknown"
+        if self.current_boot in ("Enabled", "Disabled"):
+            return "on" if self.current_boot == "Enabled" else "off"
+        return "unknown" if self.enable is None else ("on" if self.enable else "off")
+
+    @property
+    def summary(self) -> str:
+        """One cell: `on (UserMode)`, `off, on at next boot`, `unknown (why)`."""
+        if not self.known:
+            return f"unknown ({self.reason})" if self.reason else "unknown"
+        text = self.state
+        if self.enable is not None and self.state != "unknown" and self.enable != (self.state == "on"):
+            text += f", {'on' if self.enable else 'off'} at next boot"
+        return f"{text} ({self.mode})" if self.mode else text
+
+    def as_dict(self) -> dict[str, object]:
+        return {"state": self.state, "enable": self.enable, "current_boot": self.current_boot, "mode": self.mode,
+                "reason": self.reason, "summary": self.summary}
+
+
+@dataclass(frozen=True)
 class Identity:
     """What preflight learns about a node from its BMC."""
 
@@ -47,6 +87,7 @@ class Identity:
     memory_gib: float | None = None
     processors: int | None = None
     processor_model: str = ""
+    secure_boot: SecureBootStatus = field(default_factory=SecureBootStatus)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -64,6 +105,7 @@ class Identity:
             "memory_gib": self.memory_gib,
             "processors": self.processors,
             "processor_model": self.processor_model,
+            "secure_boot": self.secure_boot.as_dict(),
         }
 
 
@@ -115,7 +157,7 @@ class Bmc(Protocol):
 
     async def graceful_shutdown(self) -> None: ...
 
-    async def force_restart(self) -> None: ...
+    async def force_restart(self, reason: str = "") -> None: ...
 
     async def media_status(self) -> MediaStatus: ...
 
@@ -130,3 +172,9 @@ class Bmc(Protocol):
     async def set_boot_disk(self) -> BootStatus: ...
 
     async def clear_boot_override(self) -> BootStatus: ...
+
+    async def secure_boot_status(self) -> SecureBootStatus: ...
+
+    async def set_secure_boot(self, enable: bool) -> SecureBootStatus: ...
+
+    async def wait_secure_boot(self, enable: bool) -> SecureBootStatus: ...

@@ -32,11 +32,13 @@ from rich.table import Table
 from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcTargetError
 from controller.bmc.redfish import RedfishBmc
+from controller.bmc.secure_boot import turn_secure_boot
 from controller.bmc.transport import new_http_session
 from core.errors import PvcctlError
 from inventory.completion import complete_nodes
 
-app = typer.Typer(no_args_is_help=True, help="Operate nodes' BMCs over Redfish: identity, power, media, boot.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Operate nodes' BMCs over Redfish: identity, power, media, boot, Secure Boot.")
 
 Action = Callable[[RedfishBmc], Awaitable[dict[str, Any]]]
 
@@ -69,6 +71,12 @@ class MediaAction(enum.StrEnum):
 class BootAction(enum.StrEnum):
     cd = "cd"
     disk = "disk"
+    status = "status"
+
+
+class SecureBootAction(enum.StrEnum):
+    on = "on"
+    off = "off"
     status = "status"
 
 
@@ -228,8 +236,8 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
         for row in rows:
             if row.get("ok"):
                 table.add_row(*(_cell(row.get(c, "")) for c in columns))
-        if table.row_count:
-            Console(width=200).print(table)
+        if table.row_count:  # a pipe gets it whole, never squashed (as pvcctl status does)
+            (Console() if sys.stdout.isatty() else Console(width=400)).print(table)
     for row in rows:
         if not row.get("ok"):
             typer.echo(f"pvcctl: {row['error']}", err=True)
@@ -238,6 +246,8 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, dict) and "summary" in value:
+        return str(value["summary"])  # a nested status (Secure Boot): its one-line form; --json has it all
     return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
 
 
@@ -269,7 +279,7 @@ def info(inventory: Inventory = None, node: Nodes = None, url: Url = None, syste
          password_env: PasswordEnv = None, password_file: PasswordFile = None, ca_bundle: CaBundle = None,
          fingerprint: Fingerprint = None, insecure: Insecure = False, as_json: AsJson = False,
          verbose: Verbose = False) -> None:
-    """Show each BMC's identity: vendor, model, firmware, serial, MACs, power, boot mode, profile.
+    """Show each BMC's identity: vendor, model, firmware, serial, MACs, power, boot mode, Secure Boot, profile.
 
     A BMC given by --url with several systems shows each of them, unless --system picks one.
     """
@@ -357,3 +367,32 @@ def boot(action_name: Annotated[BootAction, typer.Argument(
         return (await bmc.boot_status()).as_dict()
 
     _execute(opts, action, "BMC boot override")
+
+
+@app.command(epilog="Examples:\n\n  pvcctl bmc secureboot status -i cluster.yml\n\n"
+                    "  pvcctl bmc secureboot on -i cluster.yml --node hv3")
+def secureboot(action_name: Annotated[SecureBootAction, typer.Argument(
+                   metavar="on|off|status", help="Turn UEFI Secure Boot on or off, or show it.")],
+               inventory: Inventory = None, node: Nodes = None, url: Url = None, system: System = None,
+               user: User = None, password_env: PasswordEnv = None, password_file: PasswordFile = None,
+               ca_bundle: CaBundle = None, fingerprint: Fingerprint = None, insecure: Insecure = False,
+               yes: Yes = False, as_json: AsJson = False, verbose: Verbose = False) -> None:
+    """Show UEFI Secure Boot (the system's Redfish SecureBoot resource), or turn it on or off.
+
+    A change takes effect at a restart: a node that is on is force-restarted (announced), then read back.
+
+    A node that is off takes it at its next power-on. On and off ask first on several nodes or an installed one.
+    """
+    opts = _options(inventory, node, url, user, password_env, password_file, ca_bundle, fingerprint, insecure,
+                    as_json, verbose, system, yes)
+    if action_name is SecureBootAction.status:
+        async def show(bmc: RedfishBmc) -> dict[str, Any]:
+            return (await bmc.secure_boot_status()).as_dict()
+
+        _execute(opts, show, "BMC Secure Boot")
+        return
+    word = action_name.value
+    _execute(opts, lambda bmc: turn_secure_boot(bmc, action_name is SecureBootAction.on), "BMC Secure Boot",
+             announce=f"setting Secure Boot {word} (and force-restarting it if it is on) on",
+             ask=f"set Secure Boot {word} and force-restart")
+

@@ -1,4 +1,4 @@
-"""Power states as a System shows them, and the signs that a server restarted.
+"""Power states and summaries as a System shows them, and the signs that a server restarted.
 
 A ForceRestart whose answer was lost leaves the power state On, as before: `restart_sign` looks for
 what else changes when a server restarts (a power state on its way, the boot progress, a one-time
@@ -36,3 +36,14 @@ def restart_sign(before: dict[str, Any], now: dict[str, Any]) -> str:
     if override[0] == "Once" and override[1] != "Once":
         return "its one-time boot override was used up"
     return ""
+
+
+def summaries_of(system: dict[str, Any]) -> dict[str, Any]:
+    """Health, memory and processors, where the BMC offers them (many omit some; lenient, as sushy is)."""
+    memory = system.get("MemorySummary") or {}
+    cpus = system.get("ProcessorSummary") or {}
+    gib, count = memory.get("TotalSystemMemoryGiB"), cpus.get("Count")
+    return {"health": str((system.get("Status") or {}).get("Health") or ""),
+            "memory_gib": float(gib) if isinstance(gib, (int, float)) and not isinstance(gib, bool) else None,
+            "processors": int(count) if isinstance(count, int) and not isinstance(count, bool) else None,
+            "processor_model": str(cpus.get("Model") or "")}

@@ -17,13 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 from redfish.aio import AsyncRedfishClient, RedfishError
 
-from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState
+from controller.bmc import secure_boot
+from controller.bmc.base import Bmc, BootStatus, BootTarget, Identity, MediaStatus, PowerState, SecureBootStatus
 from controller.bmc.boot import boot_status_of, read_boot, set_boot
 from controller.bmc.channel import RedfishChannel, Resource, library_error
 from controller.bmc.dell import PendingRestart, boot_once_virtual_cd
@@ -31,34 +32,14 @@ from controller.bmc.endpoint import BmcEndpoint
 from controller.bmc.errors import BmcRequestError, FailureClass, WriteOutcome
 from controller.bmc.login import SESSIONS, log_in
 from controller.bmc.media import VirtualMedia, check_image_url
-from controller.bmc.power import REPEATABLE_RESETS, power_of, restart_sign
+from controller.bmc.power import REPEATABLE_RESETS, power_of, restart_sign, summaries_of
 from controller.bmc.quirks import STANDARD, VendorProfile, select_profile
-from controller.bmc.retry import RetryPolicy, StepContext, failure_error, retrying
+from controller.bmc.retry import StepContext, failure_error, retrying
+from controller.bmc.timings import BmcTimings as BmcTimings  # where callers have always found it
 from controller.bmc.transport import BmcTransport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class BmcTimings:
-    """Every wait has an end: per request, per step (retries), per read-back."""
-
-    request_timeout: float = 30.0
-    step: RetryPolicy = field(default_factory=RetryPolicy)
-    power_deadline: float = 300.0
-    media_deadline: float = 60.0
-    task_deadline: float = 600.0
-    poll_interval: float = 2.0
-    # how long a task monitor the BMC just gave may answer 404 (NOTE(dell/idrac10): sushy retries 3 x 10 s)
-    task_missing_grace: float = 30.0
-    # NOTE(dell/idrac9 < 6.00, idrac8): the import refused for now (RAC0679, LC068) is sent again every
-    # config_job_wait seconds (sushy: 15) for up to config_job_deadline (sushy: 35 tries, about 9 min;
-    # pvcctl stays under the boot step's own deadline, 600 s by default)
-    config_job_wait: float = 15.0
-    config_job_deadline: float = 300.0
-    # after a ForceRestart whose answer was lost: how long to look for a sign that the server restarted
-    restart_confirm: float = 30.0
 
 
 @dataclass
@@ -205,7 +186,8 @@ class RedfishBmc:
             power=power_of(data),
             boot_mode=str((data.get("Boot") or {}).get("BootSourceOverrideMode") or ""),
             profile=self.profile.name,
-            **_summaries(data),
+            secure_boot=(await secure_boot.read_secure_boot(self.channel, data))[0],
+            **summaries_of(data),
         )
 
     async def _macs(self, system: dict[str, Any]) -> tuple[str, ...]:
@@ -395,6 +377,28 @@ class RedfishBmc:
     async def clear_boot_override(self) -> BootStatus:
         return await self._set_boot("clear boot override", BootTarget.NONE, "Disabled")
 
+    # -- Secure Boot (controller/bmc/secure_boot.py) ----------------------------------------------------
+
+    async def secure_boot_status(self) -> SecureBootStatus:
+        async def read() -> SecureBootStatus:
+            system = await self.channel.get(self.found.system.path)
+            return (await secure_boot.read_secure_boot(self.channel, system.data))[0]
+
+        return await self._step("read Secure Boot", read)
+
+    async def set_secure_boot(self, enable: bool) -> SecureBootStatus:
+        """PATCH SecureBootEnable if it differs, once however often the step is tried; read back. It takes
+        effect at the next reset: the caller restarts the server, then calls `wait_secure_boot`."""
+        sent: list[bool] = []
+        return await self._step(f"set Secure Boot {'on' if enable else 'off'}", lambda: secure_boot.set_secure_boot(
+            self.channel, self.found.system.path, enable, sent))
+
+    async def wait_secure_boot(self, enable: bool) -> SecureBootStatus:
+        """SecureBootEnable as read once it shows `enable`, or after `secure_boot_deadline` (the caller judges)."""
+        return await secure_boot.wait_secure_boot(self.channel, self.found.system.path, enable,
+                                                  deadline=self.timings.secure_boot_deadline,
+                                                  poll_interval=self.timings.poll_interval)
+
 
 def _link(data: dict[str, Any], name: str, default: str) -> str:
     value = data.get(name)
@@ -404,14 +408,3 @@ def _link(data: dict[str, Any], name: str, default: str) -> str:
 def as_bmc(bmc: RedfishBmc) -> Bmc:
     """RedfishBmc is a Bmc: mypy checks the protocol here."""
     return bmc
-
-
-def _summaries(system: dict[str, Any]) -> dict[str, Any]:
-    """Health, memory and processors, where the BMC offers them (many omit some; lenient, as sushy is)."""
-    memory = system.get("MemorySummary") or {}
-    cpus = system.get("ProcessorSummary") or {}
-    gib, count = memory.get("TotalSystemMemoryGiB"), cpus.get("Count")
-    return {"health": str((system.get("Status") or {}).get("Health") or ""),
-            "memory_gib": float(gib) if isinstance(gib, (int, float)) and not isinstance(gib, bool) else None,
-            "processors": int(count) if isinstance(count, int) and not isinstance(count, bool) else None,
-            "processor_model": str(cpus.get("Model") or "")}

@@ -22,12 +22,13 @@ from controller.node.events import Event, EventKind
 from controller.node.inspect_step import inspect
 from controller.node.proof import NotProven
 from controller.node.results import InspectResult, StepResult, encode
+from controller.node.secure_boot import SecureBootNotApplied
 from controller.node.states import PHASES, NodeState, Phase, advance
 from controller.node.steps import STEPS, NodeContext, NotInstalled, Services
 from core.errors import OperationError, UserError
 from inventory.model import Node
 
-NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled, NotProven)
+NOT_RETRIED = (BmcError, UserError, HostKeyMismatch, LoginRefused, NotInstalled, NotProven, SecureBootNotApplied)
 BMC_PHASES = frozenset({Phase.PREFLIGHT, Phase.MEDIA, Phase.FINALIZE})
 ALL_STEPS = {**STEPS, Phase.INSPECT: inspect}
 

@@ -10,15 +10,16 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from controller.bmc.base import BootStatus, Identity, MediaStatus, PowerState
+from controller.bmc.base import BootStatus, Identity, MediaStatus, PowerState, SecureBootStatus
 from controller.node.states import Phase
 
 
 @dataclass(frozen=True)
 class PreflightResult:
-    identity: Identity
+    identity: Identity  # its secure_boot: as found
     media: MediaStatus
     boot: BootStatus
+    secure_boot: SecureBootStatus | None = None  # as read back after preflight set it (bmc.secure_boot on/off)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class MediaResult:
 class BootResult:
     boot: BootStatus
     was: PowerState  # the power state the node was in: on means it was force-restarted
+    secure_boot: SecureBootStatus | None = None  # as read after the restart, when the inventory asked on/off
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from controller.live import (
     RemoteInstall,
     SshTarget,
 )
-from controller.node import proof
+from controller.node import proof, secure_boot
 from controller.node.events import Event, EventBus, EventKind
 from controller.node.results import (
     BootResult,
@@ -136,6 +136,7 @@ async def preflight(ctx: NodeContext) -> PreflightResult:
         identity = await bmc.identity()
         media = await bmc.media_status()
         boot_status = await bmc.boot_status()
+        secure = await secure_boot.at_preflight(ctx, bmc, identity.secure_boot)
     if boot_status.allowed and not CD_TARGETS & set(boot_status.allowed):
         raise OperationError(f"the BMC offers no virtual-CD boot target (allowed: {', '.join(boot_status.allowed)})",
                              node=ctx.name, phase="preflight", hint="check the BMC's firmware and licence")
@@ -143,7 +144,7 @@ async def preflight(ctx: NodeContext) -> PreflightResult:
                              address=ctx.node.management_address, attempt=ctx.attempt)
     ctx.say(f"{identity.manufacturer} {identity.model} serial {identity.serial}, power {identity.power}",
             Phase.PREFLIGHT)
-    return PreflightResult(identity, media, boot_status)
+    return PreflightResult(identity, media, boot_status, secure if secure_boot.wish(ctx.node) is not None else None)
 
 
 async def media(ctx: NodeContext) -> MediaResult:
@@ -167,7 +168,8 @@ async def boot(ctx: NodeContext) -> BootResult:
         else:
             ctx.say(f"powering on {ctx.name} to boot the ISO", Phase.BOOT)
             await bmc.power_on()
-    return BootResult(override, power)
+        secure = await secure_boot.after_restart(ctx, bmc)
+    return BootResult(override, power, secure)
 
 
 async def live(ctx: NodeContext) -> LiveResult:

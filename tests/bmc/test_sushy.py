@@ -2,7 +2,8 @@
 
 An independent Redfish service: every change is read back from the emulator's own answers with a
 separate plain aiohttp client. Known gaps of the emulator (no sessions, no ETags, no serial number,
-Once reported as Continuous) are what RedfishBmc must cope with.
+Once reported as Continuous, SecureBootCurrentBoot following SecureBootEnable without a reset) are
+what RedfishBmc must cope with.
 """
 
 from __future__ import annotations
@@ -172,3 +173,18 @@ async def test_pvcctl_bmc_against_sushy(sushy: Sushy, iso_server) -> None:
     assert (await sushy.get(f"/redfish/v1/Systems/{first['uuid']}/VirtualMedia/Cd"))["Image"] == image
     status, out, err = await pvcctl("bmc", "boot", "status", *target, "--json", env=env)
     assert status == 0 and json.loads(out)[0]["mode"] == "UEFI", err
+
+
+async def test_secure_boot_is_read_and_set(sushy: Sushy, http: aiohttp.ClientSession) -> None:
+    # sushy-emulator's fake driver keeps SecureBootEnable and shows SecureBootCurrentBoot following it at
+    # once (no reset needed, unlike a real server); its mode is always DeployedMode.
+    uuid = str(SYSTEMS[0]["uuid"])
+    async with RedfishBmc(sushy.endpoint(), session=http, node="sushy1", timings=TIMINGS, system_id=uuid) as bmc:
+        found = (await bmc.identity()).secure_boot
+        assert (found.known, found.enable, found.current_boot, found.mode) == (True, False, "Disabled", "DeployedMode")
+        after = await bmc.set_secure_boot(True)
+        own = await sushy.get(f"/redfish/v1/Systems/{uuid}/SecureBoot")
+        assert after.enable is True and own["SecureBootEnable"] is True and own["SecureBootCurrentBoot"] == "Enabled"
+        assert (await bmc.set_secure_boot(False)).state == "off"
+    other = await sushy.get(f"/redfish/v1/Systems/{SYSTEMS[1]['uuid']}/SecureBoot")
+    assert other["SecureBootEnable"] is False  # only the system it was told

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from lab.machine import BootOverride
-from lab.qemu import OVMF_CODE, CdCache, LabFirmware, QemuMachine, default_cpus
+from lab.bmc import LabBmc
+from lab.machine import BootEvent, BootOverride
+from lab.personalities import ILO
+from lab.qemu import OVMF_CODE, OVMF_SECBOOT_CODE, CdCache, LabFirmware, QemuMachine, default_cpus
 
 
 def _machine(tmp_path: Path, firmware: LabFirmware) -> QemuMachine:
@@ -38,6 +40,54 @@ def test_a_uefi_machine_boots_ovmf_with_its_own_nvram_and_the_cd_first_when_aske
 
 def test_a_bios_machine_has_no_pflash(tmp_path: Path) -> None:
     assert not any("pflash" in arg for arg in _machine(tmp_path, LabFirmware.BIOS).command(tmp_path / "x.iso"))
+
+
+def test_secure_boot_on_starts_debians_secure_boot_ovmf_with_its_own_nvram(tmp_path: Path) -> None:
+    box = _machine(tmp_path, LabFirmware.UEFI)
+    box.secure_boot = True
+    argv = box.command(None)
+    assert argv[argv.index("-machine") + 1] == "q35,smm=on"  # the secure flash is SMM's to write
+    assert _value(argv, "-global", "cfi.pflash01") == "driver=cfi.pflash01,property=secure,value=on"
+    assert f"unit=0,readonly=on,file={OVMF_SECBOOT_CODE}" in _value(argv, "-drive", "pflash")
+    assert _value(argv, "-drive", "unit=1").endswith(f"file={tmp_path / 'OVMF_VARS_4M.ms.fd'}")
+    assert str(OVMF_CODE) not in " ".join(argv) and "OVMF_VARS.fd" not in " ".join(argv)
+    box.secure_boot = False
+    plain = box.command(None)
+    assert plain[plain.index("-machine") + 1] == "q35" and "-global" not in plain
+
+
+def test_a_bios_machine_ignores_secure_boot(tmp_path: Path) -> None:
+    box = _machine(tmp_path, LabFirmware.BIOS)
+    box.secure_boot = True
+    argv = box.command(None)
+    assert argv[argv.index("-machine") + 1] == "q35" and not any("pflash" in a for a in argv)
+
+
+class _Unstarted(QemuMachine):
+    """A QEMU machine that records the command line it would start, and starts nothing."""
+
+    started: list[list[str]]
+
+    async def _start(self, event: BootEvent) -> None:
+        self.started.append(self.command(None))
+
+
+async def test_the_bmcs_secure_boot_at_the_reset_decides_the_firmware(tmp_path: Path) -> None:
+    box = _Unstarted(name="node001", serial="PVC000001", macs=("52:54:00:00:00:01",), workdir=tmp_path,
+                     tap="pvctap0", bmc_address="127.0.1.1", cpus=1)
+    box.started = []
+    bmc = LabBmc(ILO, box, "admin", "pw")
+    bmc.secure_boot.change(True, ignored=False)  # as a PATCH does: pending until the reset
+    assert box.secure_boot is False
+    await bmc.reset("On")
+    await asyncio.sleep(0)  # the machine starts in a task of its own
+    await bmc.reset("ForceOff")
+    bmc.secure_boot.change(False, ignored=False)
+    await bmc.reset("On")
+    await asyncio.sleep(0)
+    first, second = box.started
+    assert OVMF_SECBOOT_CODE.name in " ".join(first) and "q35,smm=on" in first
+    assert OVMF_SECBOOT_CODE.name not in " ".join(second) and str(OVMF_CODE) in " ".join(second)
 
 
 def test_the_cores_are_shared_out() -> None:
