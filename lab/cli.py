@@ -111,9 +111,14 @@ def up(
                                  help="With --qemu: uefi (OVMF, as real servers) or bios (SeaBIOS)."),
     cpus: int = typer.Option(0, "--cpus", metavar="N", show_default=False,
                              help="With --qemu: vCPUs per machine (default: the cores shared out)."),
+    secure_boot: bool = typer.Option(False, "--secure-boot",
+                                     help="With --qemu: the inventory asks for UEFI Secure Boot on; the deploy "
+                                     "turns it on through each BMC (Debian's Secure Boot OVMF, Microsoft's keys)."),
 ) -> None:
     if (sim > 0) == (qemu > 0):
         raise LabUsageError("give --sim N (simulated machines) or --qemu N (QEMU machines), one of the two")
+    if secure_boot and not qemu:
+        raise LabUsageError("--secure-boot goes with --qemu N: simulated machines have no firmware to switch")
     if sim and not 1 <= sim <= 250:
         raise LabUsageError(f"--sim {sim}: give 1 to 250 machines (a PVC cluster's node ids end at 255)")
     if firmware not in ("uefi", "bios"):
@@ -128,8 +133,10 @@ def up(
             from lab.qemu import LabFirmware, QemuLab
 
             cache = iso_cache or (DEFAULT_CACHE if DEFAULT_CACHE.is_dir() else None)
-            lab = QemuLab(qemu, directory, iso_cache=cache, firmware=LabFirmware(firmware), cpus=cpus or None)
-            what = f"virtual lab of {qemu} QEMU machines ({lab.firmware.value.upper()}, {lab.cpus} vCPU each)"
+            lab = QemuLab(qemu, directory, iso_cache=cache, firmware=LabFirmware(firmware), cpus=cpus or None,
+                          secure_boot=secure_boot)
+            firmware_name = "UEFI, Secure Boot asked" if secure_boot else lab.firmware.value.upper()
+            what = f"virtual lab of {qemu} QEMU machines ({firmware_name}, {lab.cpus} vCPU each)"
         else:
             lab, what = SimLab(sim, directory, step_delay=step_delay), f"simulated lab of {sim} machines"
         stop = asyncio.Event()

@@ -292,11 +292,16 @@ class QemuLab:
 
     def __init__(self, count: int, directory: Path, *, iso_cache: Path | None = None,
                  controller_port: int = 0, deploy: dict[str, Any] | None = None,
-                 firmware: LabFirmware = LabFirmware.UEFI, cpus: int | None = None):
+                 firmware: LabFirmware = LabFirmware.UEFI, cpus: int | None = None, secure_boot: bool = False):
         if not 1 <= count <= 8:
             raise LabUsageError(f"--qemu {count}: give 1 to 8 machines (each is a QEMU VM under software emulation)")
+        if secure_boot and firmware is not LabFirmware.UEFI:
+            raise LabUsageError("--secure-boot needs UEFI machines: leave out --firmware bios")
         self.count = count
         self.firmware = firmware
+        # the machines come with Secure Boot off, as servers often do; the inventory asks the deploy to turn
+        # it on through each BMC (bmc.secure_boot: on), so their next reset starts Secure Boot OVMF
+        self.secure_boot = secure_boot
         self.cpus = cpus or default_cpus(count)
         self.dir = directory.resolve()
         self.iso_cache = iso_cache
@@ -361,7 +366,8 @@ class QemuLab:
                            "ssh_key": str(controller_key), "state_dir": str(self.dir / "runs"), "lab": True},
             "defaults": {
                 "bmc": {"username": self.bmc_lab.config.username, "password": {"file": "bmc/password"},
-                        "ca_bundle": str(self.bmc_lab.pki.ca_path)},
+                        "ca_bundle": str(self.bmc_lab.pki.ca_path),
+                        **({"secure_boot": "on"} if self.secure_boot else {})},
                 "install": {"method": "image", "disk": "largest", "dns": [CONTROLLER_ADDRESS]},
                 "deploy": {"retries": 0, **self.deploy, "deadlines": {**deadlines, **self.deploy.get("deadlines", {})}},
                 "requirements": {"profile": "lab"},  # small guests behind an emulated BMC with no IPMI

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from pydantic import SecretStr
 
 from controller.bmc.endpoint import BmcEndpoint
@@ -104,3 +105,17 @@ async def test_lab_up_names_the_firmware_it_takes(tmp_path: Path) -> None:
     assert process.returncode == 2 and len(message.splitlines()) == 1, message
     assert "--firmware efi: give uefi (OVMF) or bios (SeaBIOS)" in message
     assert not (tmp_path / "vlab").exists()
+
+
+@pytest.mark.parametrize(("machines", "said"), [
+    (["--sim", "1"], "--secure-boot goes with --qemu N"),
+    (["--qemu", "1", "--firmware", "bios"], "--secure-boot needs UEFI machines"),
+])
+async def test_lab_up_secure_boot_needs_uefi_qemu_machines(tmp_path: Path, machines: list[str], said: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        PVCCTL, "lab", "up", *machines, "--secure-boot", "--dir", str(tmp_path / "lab"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    message = err.decode().strip()
+    assert process.returncode == 2 and len(message.splitlines()) == 1 and said in message, message
+    assert not (tmp_path / "lab").exists()
