@@ -58,6 +58,8 @@ menuentry "PVC live installer (medium not copied to RAM)" {{
   initrd /live/initrd.img
 }}
 """
+
+
 @dataclass(frozen=True)
 class IsoInputs:
     """The built pieces that go on the ISO."""
