@@ -10,9 +10,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-OVMF = Path("/usr/share/OVMF")
-CODE, VARS = OVMF / "OVMF_CODE.fd", OVMF / "OVMF_VARS.fd"
-SECURE_CODE, SECURE_VARS = OVMF / "OVMF_CODE_4M.secboot.fd", OVMF / "OVMF_VARS_4M.ms.fd"
+# the same firmware files the virtual lab's machines start (lab/qemu.py)
+from lab.qemu import OVMF_CODE as CODE
+from lab.qemu import OVMF_SECBOOT_CODE as SECURE_CODE
+from lab.qemu import OVMF_SECBOOT_VARS as SECURE_VARS
+from lab.qemu import OVMF_VARS as VARS
+
 # EFI global variable SecureBoot: 4 bytes of attributes, then 1 when the firmware enforces Secure Boot
 SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 # what the kernel prints when it finds the firmware enforcing it (arch/x86/kernel/setup.c)
