@@ -13,9 +13,10 @@ the slowest and mean of the three), the deploy's whole wall time, the ratio thre
 each machine's BMC took to get the ISO (lab/qemu.py's cd-fetch.log); the installer's slowest steps
 (from each node's report.json); and where the host's CPU went during each deploy (sampled from /proc
 twice a second): the QEMU processes' CPU seconds, everything else's (this deploy and lab, and any
-other work on the machine), and idle. Under TCG a machine is CPU-bound, so its time follows the CPU
-it gets. The named baseline, measured first: the same three-to-one ratio for a plain CPU-bound
-Python loop on this machine, the floor for any three CPU-bound machines here. Raw figures:
+other work on the machine), idle, and the time the hypervisor under this VM took (steal). Under
+TCG a machine is CPU-bound, so its time follows the CPU it gets. The named baseline, measured
+before the lab and again after it: the same three-to-one ratio for a plain CPU-bound Python loop
+on this machine, the floor for any three CPU-bound machines here. Raw figures:
 /tmp/pvcctl-bench-lab.json.
 """
 
@@ -42,11 +43,12 @@ NODES = ("hv1", "hv2", "hv3")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _host_cpu() -> tuple[float, float]:
-    """(busy, idle) CPU seconds of the whole host since boot."""
+def _host_cpu() -> tuple[float, float, float]:
+    """(busy, idle, steal) CPU seconds of the whole host since boot. Steal is the time this VM's vCPUs
+    were ready to run and the hypervisor under it ran something else: the host's own noise."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / TICK, idle / TICK
+    idle, steal = fields[3] + fields[4], fields[7]
+    return (sum(fields[:8]) - idle - steal) / TICK, idle / TICK, steal / TICK
 
 
 class CpuSampler:
@@ -86,8 +88,9 @@ class CpuSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        busy, idle = _host_cpu()
+        busy, idle, steal = _host_cpu()
         self.host_busy, self.host_idle = busy - self.host_start[0], idle - self.host_start[1]
+        self.host_steal = steal - self.host_start[2]
         self.qemu = sum(seconds - self.before.get(pid, 0.0) for pid, seconds in self.seen.items())
 
 
@@ -111,7 +114,8 @@ def deploy(netns: str, inventory: Path, *extra: str) -> dict:
     for report in run.glob("logs/*/report.json"):
         steps[report.parent.name.split(".")[0]] = json.loads(report.read_text()).get("step_seconds", {})
     return {"wall": wall, "phases": phases, "install_steps": steps,
-            "cpu": {"qemu": cpu.qemu, "other": cpu.host_busy - cpu.qemu, "idle": cpu.host_idle}}
+            "cpu": {"qemu": cpu.qemu, "other": cpu.host_busy - cpu.qemu, "idle": cpu.host_idle,
+                    "steal": cpu.host_steal}}
 
 
 SPIN = "x = 0\nfor i in range(25_000_000):\n    x += i * i % 7\n"
@@ -161,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     subprocess.run([PVCCTL, "iso", "build", "-o", "/tmp/pvcctl-bench-lab-base.iso", "--cache", str(CACHE)],
                    check=True, stdout=subprocess.DEVNULL)
-    floor = cpu_floor()  # before the lab starts: the machine is as quiet as it will be
+    floor = cpu_floor()  # before the lab starts, and again after it: the host under this VM may change
     netns = f"pvcbench{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     with tempfile.TemporaryDirectory(prefix="pvcctl-bench-lab-") as tmp:
@@ -183,7 +187,9 @@ def main() -> None:
             lab.send_signal(signal.SIGTERM)
             lab.wait(120)
             subprocess.run(["ip", "netns", "del", netns], check=False)
-    results = {"settings": up.strip(), "cpu_floor": floor, "one": one, "three": three, "fetch_one": one_fetch,
+    floor_after = cpu_floor()
+    results = {"settings": up.strip(), "cpu_floor": floor, "cpu_floor_after": floor_after, "one": one,
+               "three": three, "fetch_one": one_fetch,
                "fetch": fetches}
     Path("/tmp/pvcctl-bench-lab.json").write_text(json.dumps(results, indent=2))
     print(up.split(";")[0])
@@ -193,11 +199,13 @@ def main() -> None:
           f"({three['wall']:.0f} s against {one['wall']:.0f} s)")
     print(f"baseline, this machine's plain CPU-bound work (a Python loop), three at once against one: "
           f"{floor['ratio']:.2f}x ({floor['three']:.1f} s against {floor['one']:.1f} s; 1.5 on two ideal cores); "
-          f"the lab against it: {ratio / floor['ratio']:.2f}")
+          f"the lab against it: {ratio / floor['ratio']:.2f}; measured again after the lab: "
+          f"{floor_after['ratio']:.2f}x")
     for name, run in (("1 machine", one), ("3 at once", three)):
         cpu = run["cpu"]
         print(f"CPU during {name}: QEMU {cpu['qemu']:.0f} s ({cpu['qemu'] / run['wall']:.2f} cores), everything "
-              f"else {cpu['other']:.0f} s ({cpu['other'] / run['wall']:.2f} cores), idle {cpu['idle']:.0f} s")
+              f"else {cpu['other']:.0f} s ({cpu['other'] / run['wall']:.2f} cores), idle {cpu['idle']:.0f} s, "
+              f"stolen by the hypervisor {cpu['steal']:.0f} s")
     for name, lines in fetches.items():
         print(f"ISO to {name}'s BMC: {'; '.join(line.split(' ', 1)[1] for line in lines)}")
     print(f"install steps, 1 machine: {slowest(one['install_steps'].get('hv1', {}))}")
