@@ -4,9 +4,10 @@
 
 It builds (or finds cached) the live ISO's stages in /var/cache/pvcctl/iso here, where the mirror
 is reachable, then starts one lab of three QEMU machines (`pvcctl lab up --qemu 3`, in a network
-namespace of its own) and deploys it twice: `pvcctl deploy --only hv1` (one machine alone), then
-`pvcctl deploy --reinstall` (all three at once, hv1 reinstalled over its first install). Same lab,
-same ISO, same QEMU settings for both.
+namespace of its own) and deploys it three times: `pvcctl deploy --only hv1` (one machine alone),
+`pvcctl deploy --reinstall` (all three at once, hv1 reinstalled over its first install), and one
+machine alone again, so the host's own noise between the runs shows. Same lab, same ISO, same QEMU
+settings for all.
 
 Printed side by side: each deploy phase's seconds (from the run's journal: the one machine's, and
 the slowest and mean of the three), the deploy's whole wall time, the ratio three to one; how long
@@ -183,13 +184,14 @@ def main() -> None:
             one_fetch = fetch_times(lab_dir)
             three = deploy(netns, inventory, "--reinstall")
             fetches = fetch_times(lab_dir)
+            again = deploy(netns, inventory, "--only", "hv1", "--reinstall")  # the host's noise, bracketed
         finally:
             lab.send_signal(signal.SIGTERM)
             lab.wait(120)
             subprocess.run(["ip", "netns", "del", netns], check=False)
     floor_after = cpu_floor()
     results = {"settings": up.strip(), "cpu_floor": floor, "cpu_floor_after": floor_after, "one": one,
-               "three": three, "fetch_one": one_fetch,
+               "three": three, "one_again": again, "fetch_one": one_fetch,
                "fetch": fetches}
     Path("/tmp/pvcctl-bench-lab.json").write_text(json.dumps(results, indent=2))
     print(up.split(";")[0])
@@ -197,11 +199,13 @@ def main() -> None:
     ratio = three["wall"] / one["wall"]
     print(f"three machines at once take {ratio:.2f}x the time of one "
           f"({three['wall']:.0f} s against {one['wall']:.0f} s)")
+    print(f"one machine again after the three: {again['wall']:.0f} s ({three['wall'] / again['wall']:.2f}x); "
+          f"against the mean of both: {2 * three['wall'] / (one['wall'] + again['wall']):.2f}x")
     print(f"baseline, this machine's plain CPU-bound work (a Python loop), three at once against one: "
           f"{floor['ratio']:.2f}x ({floor['three']:.1f} s against {floor['one']:.1f} s; 1.5 on two ideal cores); "
           f"the lab against it: {ratio / floor['ratio']:.2f}; measured again after the lab: "
           f"{floor_after['ratio']:.2f}x")
-    for name, run in (("1 machine", one), ("3 at once", three)):
+    for name, run in (("1 machine", one), ("3 at once", three), ("1 machine again", again)):
         cpu = run["cpu"]
         print(f"CPU during {name}: QEMU {cpu['qemu']:.0f} s ({cpu['qemu'] / run['wall']:.2f} cores), everything "
               f"else {cpu['other']:.0f} s ({cpu['other'] / run['wall']:.2f} cores), idle {cpu['idle']:.0f} s, "
