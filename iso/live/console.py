@@ -98,7 +98,8 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, refresh: float 
          watcher: AddressWatcher | None = None) -> int:
     """Show the screen until the user picks; returns to the login shell on [s]."""
     watcher = watcher or AddressWatcher()
-    waits = [stdin, watcher] if watcher.fileno() >= 0 else [stdin]
+    keyboard, events = stdin.fileno(), watcher.fileno()
+    waits = [keyboard, events] if events >= 0 else [keyboard]
     shown = None
     while True:
         text = screen(watcher.addresses())
@@ -107,9 +108,9 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, refresh: float 
             stdout.flush()
             shown = text
         ready, _, _ = select.select(waits, [], [], refresh)
-        if watcher in ready:
+        if events in ready:
             watcher.changed()
-        if stdin not in ready:
+        if keyboard not in ready:
             continue
         choice = stdin.readline()
         if choice == "":  # end of input: no console user to serve
