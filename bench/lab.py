@@ -191,8 +191,7 @@ def main() -> None:
             subprocess.run(["ip", "netns", "del", netns], check=False)
     floor_after = cpu_floor()
     results = {"settings": up.strip(), "cpu_floor": floor, "cpu_floor_after": floor_after, "one": one,
-               "three": three, "one_again": again, "fetch_one": one_fetch,
-               "fetch": fetches}
+               "three": three, "one_again": again, "fetch_one": one_fetch, "fetch": fetches}
     Path("/tmp/pvcctl-bench-lab.json").write_text(json.dumps(results, indent=2))
     print(up.split(";")[0])
     print("\n".join(table(one, three)))

@@ -4,7 +4,7 @@ has checked in, and a menu to run the interactive installer or a shell (stdlib o
 The screen is drawn again only when what it shows has changed. Its state files are read every few
 seconds (no process started); the addresses come from `ip` once, and again only when the kernel
 says an address or link changed (a netlink socket). A live node waits on this screen for most of
-its install, and a redraw every few seconds with a fork of `ip` cost it about 5% of a CPU under
+its install, and a redraw every few seconds with a fork of `ip` cost it about 6% of a CPU under
 software emulation (the virtual lab), and cleared the screen under whoever was reading it.
 """
 
@@ -48,6 +48,8 @@ class AddressWatcher:
                 self.events.bind((0, self.GROUPS))
             except OSError:
                 self.events = None
+        if self.events is not None:
+            self.events.setblocking(False)  # changed() drains it
         self._cached: list[str] | None = None
 
     def fileno(self) -> int:
@@ -56,7 +58,6 @@ class AddressWatcher:
     def changed(self) -> None:
         """Drain the announcements; the next `addresses()` looks again."""
         if self.events is not None:
-            self.events.setblocking(False)
             try:
                 while self.events.recv(65536):
                     pass
